@@ -1,0 +1,7 @@
+"""mlrig.naming: see the package README."""
+
+from importlib.metadata import version as _version
+
+__version__ = _version("mlrig-naming")
+
+__all__ = ["__version__"]
