@@ -1,0 +1,147 @@
+"""Where outputs go: the outputs base, category directories and the v2 pattern renderer."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, load_paths_config
+from mlrig.paths.errors import PathsConfigError, PathsError
+from mlrig.paths.normalize import check_output_parts, normalize_component
+from mlrig.paths.platforms import normalize_storage_env
+
+__all__ = ["get_outputs_dir", "outputs_base", "render_output_path", "resolve_output_path"]
+
+_PLACEHOLDER = re.compile(r"{([^{}]*)}")
+# A pattern segment made only of this token disappears when the token is empty (benchmarks without a
+# benchmark-config hash have no ``bench-`` level); every other token is required.
+_OPTIONAL_SEGMENT_TOKENS = frozenset({"bench8"})
+
+
+def _base_str(root_dir: Path | str, config: PathsConfig) -> str:
+    # os.path on strings: this runs for every path built, and pathlib's parsing dominates otherwise.
+    return os.path.join(os.path.abspath(root_dir), config.base["outputs"])  # noqa: PTH100, PTH118
+
+
+def outputs_base(root_dir: Path | str, config: PathsConfig) -> Path:
+    """``base.outputs`` of ``config`` (overrides applied): absolute as given, else under ``root_dir``."""
+    return Path(_base_str(root_dir, config))
+
+
+def get_outputs_dir(
+    root_dir: Path | str, config_dir: Path | str | None = None, storage_env: str | None = None
+) -> Path:
+    """The outputs base directory for ``storage_env`` (default: the detected platform), overrides applied."""
+    cfg_dir = Path(config_dir) if config_dir is not None else Path(root_dir) / "config"
+    config = load_paths_config(cfg_dir, normalize_storage_env(storage_env or None))
+    return outputs_base(root_dir, config)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(pattern: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``pattern`` as (format string, placeholder names) per non-empty segment."""
+    return tuple((seg, tuple(_PLACEHOLDER.findall(seg))) for seg in pattern.split("/") if seg)
+
+
+def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> list[str]:
+    segments: list[str] = []
+    policy = config.normalize
+    for fmt, names in _compile(pattern):
+        values = {name: tokens.get(name) for name in names}
+        empty = [name for name, value in values.items() if value is None or value == ""]
+        if empty and set(names) <= _OPTIONAL_SEGMENT_TOKENS:
+            continue
+        if empty:
+            raise PathsError(
+                f"{what}: missing token(s) {', '.join(repr(n) for n in empty)} for pattern {pattern!r} "
+                f"(from {config.file_label})"
+            )
+        segments.append(fmt.format_map({n: normalize_component(v, policy) for n, v in values.items()}))
+    return segments
+
+
+def _category_dir(config: PathsConfig, category: str) -> list[str]:
+    try:
+        return config.outputs[category].split("/")
+    except KeyError:
+        known = ", ".join(sorted(config.outputs)) or "none"
+        raise PathsConfigError(
+            f"unknown output category {category!r} (known: {known})", file=config.file_label, key="outputs"
+        ) from None
+
+
+def render_output_path(
+    root_dir: Path | str,
+    process_type: str,
+    tokens: Mapping[str, object],
+    *,
+    storage_env: str,
+    config: PathsConfig,
+) -> Path:
+    """The output directory of one run, from its ``patterns.*_v2`` layout and token values.
+
+    ``config`` must be loaded for ``storage_env`` (its overrides decide the base). Token values are
+    normalised into single safe components; a missing required token raises ``PathsError``; the result is
+    validated to lie inside the outputs base. Does not create anything.
+    """
+    env = normalize_storage_env(storage_env)
+    if config.storage_env not in (None, env):
+        raise PathsError(f"config was loaded for storage_env {config.storage_env!r}, not {env!r}")
+    key = PROCESS_PATTERN_KEYS.get(process_type)
+    if key is None:
+        raise PathsError(
+            f"unknown process_type {process_type!r}; expected one of {', '.join(PROCESS_PATTERN_KEYS)}"
+        )
+    pattern = config.patterns.get(key)
+    if pattern is None:
+        raise PathsConfigError(
+            f"process type {process_type!r} needs this pattern (schema_version 2)",
+            file=config.file_label,
+            key=f"patterns.{key}",
+        )
+    values = {**tokens, "storage_env": env}
+    segments = _render(pattern, values, config, f"process_type {process_type!r}")
+    if process_type == "best_configurations":
+        parts = _category_dir(config, "cache")
+        parts += config.cache.get("best_configurations", "best_configurations").split("/")
+    else:
+        parts = _category_dir(config, "hpo" if process_type == "hpo_refit" else process_type)
+    parts += segments
+    if process_type in ("hpo", "hpo_refit") and "{trial8}" not in pattern and values.get("trial8"):
+        parts.append("trial-" + normalize_component(values["trial8"], config.normalize))
+    if process_type == "hpo_refit":
+        parts.append("refit")
+    return check_output_parts(_base_str(root_dir, config), parts, config.normalize.max_path_length)
+
+
+def resolve_output_path(
+    root_dir: Path | str, config_dir: Path | str | None, category: str, **tokens: object
+) -> Path:
+    """``<outputs>/<outputs[category]>``; with ``category="cache", subcategory=X``: ``<outputs>/cache/<X>``.
+
+    ``storage_env=`` selects the env override (default: the detected platform). Further tokens fill
+    ``patterns[category]`` when it exists, else are appended as normalised subdirectories in order.
+    """
+    storage_env = normalize_storage_env(str(tokens.pop("storage_env")) if tokens.get("storage_env") else None)
+    config = load_paths_config(
+        config_dir if config_dir is not None else Path(root_dir) / "config", storage_env
+    )
+    parts = _category_dir(config, category)
+    if category == "cache" and "subcategory" in tokens:
+        sub = str(tokens.pop("subcategory"))
+        if sub not in config.cache:
+            known = ", ".join(sorted(config.cache)) or "none"
+            raise PathsConfigError(
+                f"unknown cache subcategory {sub!r} (known: {known})", file=config.file_label, key="cache"
+            )
+        parts += config.cache[sub].split("/")
+    if tokens:
+        pattern = config.patterns.get(category)
+        if pattern is not None:
+            parts += _render(pattern, {**tokens, "storage_env": storage_env}, config, category)
+        else:
+            parts += [normalize_component(v, config.normalize) for v in tokens.values()]
+    return check_output_parts(_base_str(root_dir, config), parts, config.normalize.max_path_length)

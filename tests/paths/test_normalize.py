@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlrig.paths import NormalizePolicy, load_paths_config, normalize_component
+
+REFERENCE_POLICY = load_paths_config(
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "original-config"
+).normalize
+
+
+def assert_single_safe_component(out: str, limit: int) -> None:
+    assert out
+    assert out not in (".", "..")
+    assert out.strip(".")
+    assert "/" not in out and "\\" not in out and "\x00" not in out
+    assert len(out.encode("utf-8")) <= limit
+    assert Path(out).name == out
+    assert len(Path(out).parts) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text())
+def test_any_string_becomes_one_safe_component_reference_policy(value: str) -> None:
+    assert_single_safe_component(normalize_component(value, REFERENCE_POLICY), 255)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.integers(min_value=1, max_value=12), st.booleans())
+def test_any_string_any_policy(value: str, limit: int, lower: bool) -> None:
+    policy = NormalizePolicy(replace=(("x", "."),), lowercase=lower, max_component_length=limit)
+    out = normalize_component(value, policy)
+    assert_single_safe_component(out, limit)
+    if lower:
+        assert out == out.lower()
+
+
+def test_reference_replacements() -> None:
+    assert normalize_component("distil-bert base", REFERENCE_POLICY) == "distil_bert_base"
+    assert normalize_component('a/b\\c:d*e?f"g<h>i|j', REFERENCE_POLICY) == "a_b_c_d_e_f_g_h_i_j"
+    assert normalize_component(None, REFERENCE_POLICY) == "_"
+    assert normalize_component("..", REFERENCE_POLICY) == "__"
+    assert normalize_component(".", None) == "_"
+    assert normalize_component("a\x00b", None) == "a_b"
+    assert normalize_component("v1.0", None) == "v1.0"
+
+
+def test_truncation_respects_utf8_bytes() -> None:
+    out = normalize_component("é" * 200, NormalizePolicy(max_component_length=255))
+    assert len(out.encode("utf-8")) <= 255
+    assert out == "é" * 127
