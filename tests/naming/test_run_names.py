@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from mlrig.paths import clear_config_cache
 
 from mlrig.naming import (
     NamingConfigError,
@@ -28,6 +27,7 @@ from mlrig.naming import (
     validate_naming_policy,
     validate_run_name,
 )
+from mlrig.paths import clear_config_cache
 
 S = "1234abcd" * 8
 T = "feedbeef" * 8
