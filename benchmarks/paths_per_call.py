@@ -2,7 +2,8 @@
 (target <= 20 us), and how often the YAML file is stat-ed (target: at most once per second).
 
 The anchor, measured in the same run, is one ``os.stat`` of the same paths.yaml -- what a reader that
-re-checks its file on every call would pay at minimum. Run: ``uv run --frozen python benchmarks/paths_per_call.py``.
+re-checks its file on every call would pay at minimum.
+Run: ``uv run --frozen python benchmarks/paths_per_call.py``.
 """
 
 from __future__ import annotations
