@@ -1,7 +1,90 @@
-"""mlrig.orchestration: see the package README."""
+"""mlrig.orchestration: HPO sweeps that resume, champion selection, stage runners, the demo pipeline and the
+``mlrig`` CLI. See the package README.
 
-from importlib.metadata import version as _version
+Names are loaded on first use (PEP 562): ``import mlrig.orchestration`` -- and so ``mlrig --help`` -- must not
+import optuna or mlflow.
+"""
 
-__version__ = _version("mlrig-orchestration")
+from __future__ import annotations
 
-__all__ = ["__version__"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlrig.orchestration.configs import ExperimentConfig, load_experiment_config
+    from mlrig.orchestration.demo import DemoSummary, run_demo
+    from mlrig.orchestration.errors import OrchestrationError
+    from mlrig.orchestration.requests import (
+        BenchmarkFn,
+        BenchmarkRequest,
+        ConvertFn,
+        ConvertRequest,
+        TrainFn,
+        TrainRequest,
+        TrialPruned,
+    )
+    from mlrig.orchestration.selection import Champion, select_best_model, select_champion
+    from mlrig.orchestration.stages import StageResult, run_benchmarking, run_conversion, run_final_training
+    from mlrig.orchestration.sweep import SweepResult, TrialOutcome, run_local_hpo_sweep
+
+_EXPORTS = {
+    "ExperimentConfig": "configs",
+    "load_experiment_config": "configs",
+    "DemoSummary": "demo",
+    "run_demo": "demo",
+    "OrchestrationError": "errors",
+    "BenchmarkFn": "requests",
+    "BenchmarkRequest": "requests",
+    "ConvertFn": "requests",
+    "ConvertRequest": "requests",
+    "TrainFn": "requests",
+    "TrainRequest": "requests",
+    "TrialPruned": "requests",
+    "Champion": "selection",
+    "select_best_model": "selection",
+    "select_champion": "selection",
+    "StageResult": "stages",
+    "run_benchmarking": "stages",
+    "run_conversion": "stages",
+    "run_final_training": "stages",
+    "SweepResult": "sweep",
+    "TrialOutcome": "sweep",
+    "run_local_hpo_sweep": "sweep",
+}
+
+__all__ = [
+    "BenchmarkFn",
+    "BenchmarkRequest",
+    "Champion",
+    "ConvertFn",
+    "ConvertRequest",
+    "DemoSummary",
+    "ExperimentConfig",
+    "OrchestrationError",
+    "StageResult",
+    "SweepResult",
+    "TrainFn",
+    "TrainRequest",
+    "TrialOutcome",
+    "TrialPruned",
+    "__version__",
+    "load_experiment_config",
+    "run_benchmarking",
+    "run_conversion",
+    "run_demo",
+    "run_final_training",
+    "run_local_hpo_sweep",
+    "select_best_model",
+    "select_champion",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("mlrig-orchestration")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mlrig.orchestration.{module}"), name)

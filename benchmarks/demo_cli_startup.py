@@ -1,0 +1,42 @@
+"""Start-up time of ``mlrig --help`` against ``python -c pass`` (target: <= 0.5 s, no mlflow/optuna import).
+
+Run: ``uv run --frozen python benchmarks/demo_cli_startup.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+TARGET_S = 0.5
+SAMPLES = 11
+HELP = (
+    "import sys\n"
+    "from mlrig.orchestration.cli import main\n"
+    "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    "heavy = [m for m in sys.modules if m.split('.')[0] in ('mlflow', 'optuna')]\n"
+    "assert not heavy, heavy\n"
+)
+
+
+def _wall(code: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    _wall(HELP)
+    bare = statistics.median(_wall("pass") for _ in range(SAMPLES))
+    cli = statistics.median(_wall(HELP) for _ in range(SAMPLES))
+    print(f"mlrig --help: median {cli * 1e3:.0f} ms over {SAMPLES} runs (mlflow/optuna not imported)")
+    print(f"anchor python -c pass: median {bare * 1e3:.0f} ms")
+    print(f"ratio: {cli / bare:.1f}x; extra {1e3 * (cli - bare):.0f} ms")
+    print(f"target: <= {TARGET_S:.1f} s -> {'OK' if cli <= TARGET_S else 'MISSED'}")
+    return 0 if cli <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

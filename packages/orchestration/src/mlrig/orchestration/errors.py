@@ -1,0 +1,12 @@
+"""The single base error of mlrig.orchestration."""
+
+from __future__ import annotations
+
+__all__ = ["OrchestrationError"]
+
+
+class OrchestrationError(RuntimeError):
+    """A stage cannot run as configured (bad config, missing input, inconsistent state).
+
+    Messages name the file, key or run at fault.
+    """

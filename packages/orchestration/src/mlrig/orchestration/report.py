@@ -1,0 +1,41 @@
+"""The demo's closing summary table."""
+
+from __future__ import annotations
+
+from mlrig.orchestration.demo import DemoSummary
+
+__all__ = ["demo_table"]
+
+
+def demo_table(summary: DemoSummary) -> str:
+    """A plain-text table of the demo: sweeps, champions, the chosen model, stage outputs and timings."""
+    lines = ["", "HPO sweeps"]
+    lines.append(f"  {'backbone':<10}{'trials run':>11}{'best':>9}  {'study folder'}")
+    for sweep in summary.sweeps:
+        best = "-" if sweep.best_value is None else f"{sweep.best_value:.4f}"
+        state = " (resumed)" if sweep.resumed else ""
+        lines.append(f"  {sweep.backbone:<10}{len(sweep.trials):>11}{best:>9}  {sweep.study_dir}{state}")
+    lines.append("")
+    lines.append("Champions")
+    for champ in summary.champions:
+        mark = "*" if summary.best is not None and champ.backbone == summary.best.backbone else " "
+        lines.append(
+            f" {mark}{champ.backbone:<10}{champ.metric}={champ.value:.4f}  trial {champ.trial_number}  "
+            f"refit run {champ.refit_run_id}"
+        )
+    lines.append("")
+    lines.append("Stages")
+    for stage in (summary.final_training, summary.conversion, summary.benchmark):
+        if stage is None:
+            continue
+        reused = " (reused)" if stage.reused else ""
+        lines.append(f"  {stage.stage:<15}{stage.run_name or '-'}{reused}")
+        lines.append(f"  {'':<15}{stage.output_dir}")
+        shown = {k: v for k, v in stage.metrics.items() if isinstance(v, int | float)}
+        if shown:
+            lines.append(f"  {'':<15}" + ", ".join(f"{k}={v:.4g}" for k, v in sorted(shown.items())))
+    lines.append("")
+    lines.append("Timings: " + ", ".join(f"{k}={v:.1f}" for k, v in summary.timings.items()))
+    lines.append(f"Backup folder: {summary.backup_root}")
+    lines.append(f"Browse the runs: {summary.mlflow_ui_command}")
+    return "\n".join(lines)

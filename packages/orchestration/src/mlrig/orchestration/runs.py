@@ -1,0 +1,54 @@
+"""Finding a sweep's parent run again and ending runs an interrupted session left RUNNING."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash
+from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
+
+__all__ = ["mark_interrupted_children", "sweep_parent_run_id"]
+
+logger = logging.getLogger(__name__)
+
+INTERRUPTED_TAG = "code.interrupted"
+
+
+def sweep_parent_run_id(
+    tracker: MLflowSweepTracker, context: NamingContext, *, root_dir: Path, config_dir: Path
+) -> str | None:
+    """The run id of the existing sweep parent for ``context`` (run index, then the run-key tag), if any."""
+    report = find_mlflow_run(
+        tracker.experiment_name,
+        context=context,
+        run_key_hash=build_mlflow_run_key_hash(build_mlflow_run_key(context)),
+        strict=True,
+        root_dir=root_dir,
+        config_dir=config_dir,
+        client=tracker.client,
+    )
+    if report.found and report.run is not None:
+        logger.info(
+            "resuming sweep parent run %s (found by %s)", report.run.info.run_id, report.strategy_used
+        )
+        return str(report.run.info.run_id)
+    return None
+
+
+def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
+    """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
+    experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
+    count = 0
+    frontier = [parent_run_id]
+    while frontier:
+        parent = frontier.pop()
+        children = search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+        for child in children:
+            frontier.append(child.info.run_id)
+            if child.info.status == "RUNNING":
+                terminate_run_safe(
+                    child.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=tracker.client
+                )
+                count += 1
+    return count

@@ -1,0 +1,137 @@
+"""The Optuna study of one sweep: where its ``study.db`` lives, restoring it from backup, resuming it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from mlrig.orchestration.errors import OrchestrationError
+from mlrig.orchestration.search_space import build_pruner, build_sampler
+from mlrig.paths import load_paths_config, normalize_component, resolve_output_path
+from mlrig.storage import DriveBackupStore
+
+__all__ = ["StudySetup", "open_study", "study_dir_for", "study_name_for"]
+
+logger = logging.getLogger(__name__)
+
+STUDY_DB = "study.db"
+DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def study_name_for(hpo_config: Mapping[str, Any], backbone: str) -> str:
+    """``checkpoint.study_name`` with ``{backbone}`` filled in, else ``hpo_<backbone>``."""
+    template = (hpo_config.get("checkpoint") or {}).get("study_name") or hpo_config.get("study_name")
+    return str(template).replace("{backbone}", backbone) if template else f"hpo_{backbone}"
+
+
+def study_dir_for(
+    root_dir: Path, config_dir: Path, backbone: str, study_key_hash: str, storage_env: str
+) -> Path:
+    """``<local outputs>/hpo/<storage_env>/<model>/study-<study8>``: always on local disk, because SQLite is
+    never opened on a network or FUSE mount; it reaches the backup only through the SQLite-safe copy."""
+    policy = load_paths_config(config_dir).normalize
+    hpo = resolve_output_path(root_dir, config_dir, "hpo", storage_env="local")
+    return (
+        hpo
+        / normalize_component(storage_env, policy)
+        / normalize_component(backbone, policy)
+        / (f"study-{study_key_hash[:8]}")
+    )
+
+
+@dataclass
+class StudySetup:
+    """An opened study and how it was obtained."""
+
+    study: optuna.Study
+    study_name: str
+    storage_path: Path
+    restored_from_backup: bool
+    resumed: bool
+    orphans_failed: int
+
+    @property
+    def done_trials(self) -> int:
+        """Trials that count towards ``max_trials`` (COMPLETE and PRUNED; FAIL is re-run)."""
+        return len(self.study.get_trials(deepcopy=False, states=DONE_STATES))
+
+
+def _restore(store: DriveBackupStore | None, db: Path) -> bool:
+    if store is None or db.exists():
+        return False
+    if not store.backup_exists(db, expect="file"):
+        return False
+    result = store.restore(db, expect="file")
+    if not result.ok:
+        # Creating an empty study now would later overwrite the good backup: stop instead.
+        raise OrchestrationError(
+            f"study {db} is missing locally and its backup could not be restored: "
+            f"{result.reason or result.error}"
+        )
+    logger.info("restored %s from backup %s", db, result.src)
+    return True
+
+
+def open_study(
+    study_dir: Path,
+    hpo_config: Mapping[str, Any],
+    backbone: str,
+    *,
+    seed: int,
+    store: DriveBackupStore | None = None,
+) -> StudySetup:
+    """Create or resume the study in ``study_dir/study.db`` (restored from ``store`` first when missing).
+
+    On resume, trials left RUNNING by a dead process are marked FAIL so they are re-run. With
+    ``checkpoint.auto_resume: false`` an existing study with trials is an error, never silently reused.
+    """
+    study_dir.mkdir(parents=True, exist_ok=True)
+    db = study_dir / STUDY_DB
+    restored = _restore(store, db)
+    existed = db.exists()
+    checkpoint = hpo_config.get("checkpoint") or {}
+    auto_resume = bool(checkpoint.get("auto_resume", True))
+    name = study_name_for(hpo_config, backbone)
+    objective = hpo_config.get("objective") or {}
+    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
+    if direction not in ("maximize", "minimize"):
+        raise OrchestrationError(f"objective.direction must be maximize or minimize, got {direction!r}")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction=StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE,
+        sampler=build_sampler(hpo_config, seed),
+        pruner=build_pruner(hpo_config),
+        load_if_exists=True,
+    )
+    trials = study.get_trials(deepcopy=False)
+    if trials and not auto_resume:
+        raise OrchestrationError(
+            f"study {name!r} in {db} already has {len(trials)} trials and checkpoint.auto_resume is false; "
+            "remove the study folder or set auto_resume: true"
+        )
+    orphans = 0
+    study_id = storage.get_study_id_from_name(name)
+    for trial in trials:
+        if trial.state == TrialState.RUNNING:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            orphans += 1
+    if orphans:
+        logger.warning("marked %d trial(s) left RUNNING by an interrupted sweep as FAIL", orphans)
+    return StudySetup(
+        study=study,
+        study_name=name,
+        storage_path=db,
+        restored_from_backup=restored,
+        resumed=existed and bool(trials),
+        orphans_failed=orphans,
+    )

@@ -1,0 +1,411 @@
+"""The HPO sweep of one backbone: a resumable Optuna study, CV trials tracked in MLflow, refit, backups."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from mlrig.naming import (
+    NamingContext,
+    build_hpo_trial_key,
+    build_hpo_trial_key_hash,
+    build_mlflow_experiment_name,
+    build_output_path,
+    compute_study_key_hash_v2,
+    create_naming_context,
+)
+from mlrig.orchestration.configs import ExperimentConfig
+from mlrig.orchestration.errors import OrchestrationError
+from mlrig.orchestration.folds import load_or_create_fold_splits
+from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
+from mlrig.orchestration.runs import mark_interrupted_children, sweep_parent_run_id
+from mlrig.orchestration.study import StudySetup, open_study, study_dir_for
+from mlrig.paths import atomic_write_json
+from mlrig.storage import DriveBackupStore
+from mlrig.tracking import MLflowSweepTracker, TrackedRun
+
+__all__ = ["SweepResult", "TrialOutcome", "run_local_hpo_sweep"]
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class TrialOutcome:
+    """What happened to one trial of this invocation."""
+
+    number: int
+    state: str
+    value: float | None
+    run_id: str | None
+    trial_dir: Path
+
+
+@dataclass
+class SweepResult:
+    """The outcome of :func:`run_local_hpo_sweep` for one backbone."""
+
+    backbone: str
+    study_name: str
+    study_key_hash: str
+    study_dir: Path
+    experiment_name: str
+    parent_run_id: str | None
+    resumed: bool
+    restored_from_backup: bool
+    trials: list[TrialOutcome] = field(default_factory=list)
+    best_trial_number: int | None = None
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    refit_run_id: str | None = None
+    refit_dir: Path | None = None
+    tracking_failures: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: current runs KILLED, study left resumable."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _objective(hpo_config: dict[str, Any]) -> tuple[str, str]:
+    objective = hpo_config.get("objective") or {}
+    metric = str(objective.get("metric", "macro-f1"))
+    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
+    return metric, direction
+
+
+class _Sweep:
+    """One invocation of a sweep; holds what the trial loop shares."""
+
+    def __init__(
+        self,
+        train_fn: TrainFn,
+        experiment: ExperimentConfig,
+        backbone: str,
+        *,
+        root_dir: Path,
+        config_dir: Path,
+        labels: Sequence[int],
+        store: DriveBackupStore | None,
+        storage_env: str,
+        tracking_uri: str | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.train_fn = train_fn
+        self.exp = experiment
+        self.backbone = backbone
+        self.root = root_dir
+        self.cfg = config_dir
+        self.labels = labels
+        self.store = store
+        self.storage_env = storage_env
+        self.progress = progress
+        self.hpo = dict(experiment.hpo)
+        self.metric, self.direction = _objective(self.hpo)
+        self.seed = int((experiment.train.get("training") or {}).get("seed", self.hpo.get("seed", 42)))
+        self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
+        self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
+        self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
+        self.tracker = MLflowSweepTracker(
+            self.experiment_name, tracking_uri=tracking_uri, config_dir=config_dir, root_dir=root_dir
+        )
+
+    def context(self, stage: str, **kwargs: Any) -> NamingContext:
+        process = "hpo_refit" if stage == "hpo_refit" else "hpo"
+        return create_naming_context(
+            process,
+            self.backbone,
+            stage=stage,
+            storage_env=self.storage_env,
+            environment=self.storage_env,
+            study_key_hash=self.study_key_hash,
+            **kwargs,
+        )
+
+    def backup(self, path: Path, *, is_directory: bool) -> None:
+        if self.store is None:
+            return
+        result = self.store.backup(path, expect="dir" if is_directory else "file")
+        if not result.ok:
+            logger.warning("backup of %s failed: %s", path, result.reason or result.error)
+
+    def train(self, params: dict[str, Any], out: Path, **kwargs: Any) -> dict[str, float]:
+        metrics = self.train_fn(
+            TrainRequest(
+                backbone=self.backbone,
+                params=params,
+                output_dir=out,
+                seed=self.seed,
+                data_config=self.exp.data,
+                train_config=self.exp.train,
+                **kwargs,
+            )
+        )
+        if self.metric not in metrics:
+            raise OrchestrationError(
+                f"training function returned {sorted(metrics)} without the objective metric {self.metric!r}"
+            )
+        return {k: float(v) for k, v in metrics.items()}
+
+    def run_trial(self, study: optuna.Study, trial: optuna.Trial, folds: Any) -> TrialOutcome:
+        from mlrig.orchestration.search_space import suggest_params
+
+        params = suggest_params(trial, self.hpo.get("search_space") or {})
+        trial_key_hash = build_hpo_trial_key_hash(build_hpo_trial_key(self.study_key_hash, params))
+        number = trial.number
+        ctx = self.context(
+            "hpo_trial", trial_key_hash=trial_key_hash, trial_number=number, trial_id=f"trial_{number}"
+        )
+        trial_dir = build_output_path(self.root, ctx, self.cfg)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "study_key_hash": self.study_key_hash,
+            "trial_key_hash": trial_key_hash,
+            "trial_number": number,
+            "study_name": study.study_name,
+            "params": params,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        atomic_write_json(trial_dir / "trial_meta.json", meta)
+        trial.set_user_attr("trial_key_hash", trial_key_hash)
+        run_id: str | None = None
+        step = 0
+
+        def report(epoch: int, value: float) -> bool:
+            nonlocal step
+            step += 1
+            trial.report(value, step)
+            return trial.should_prune()
+
+        value: float | None = None
+        try:
+            with self.tracker.start_trial_run(
+                number, context=ctx, params=params, output_dir=trial_dir
+            ) as run:
+                run_id = run.run_id
+                if run_id:
+                    trial.set_user_attr("mlflow_run_id", run_id)
+                try:
+                    value = self._folds(params, trial_dir, folds, number, trial_key_hash, run, report)
+                except TrialPruned:
+                    # A pruned trial is a normal outcome: its run ends FINISHED, marked as pruned.
+                    run.set_tags({"code.trial_state": "PRUNED"})
+                else:
+                    run.log_metrics({self.metric: value})
+        except (KeyboardInterrupt, SystemExit):
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:
+            logger.error("trial %d failed (%s: %s); the sweep goes on", number, type(exc).__name__, exc)
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            study.tell(trial, state=TrialState.FAIL)
+            return TrialOutcome(number, "FAIL", None, run_id, trial_dir)
+        if value is None:
+            study.tell(trial, state=TrialState.PRUNED)
+            return TrialOutcome(number, "PRUNED", None, run_id, trial_dir)
+        study.tell(trial, value)
+        return TrialOutcome(number, "COMPLETE", value, run_id, trial_dir)
+
+    def _folds(
+        self,
+        params: dict[str, Any],
+        trial_dir: Path,
+        folds: Any,
+        number: int,
+        trial_key_hash: str,
+        run: TrackedRun,
+        report: Callable[[int, float], bool],
+    ) -> float:
+        if folds is None:
+            metrics = self.train(params, trial_dir, trial_number=number, report=report)
+            atomic_write_json(trial_dir / "metrics.json", metrics)
+            run.log_metrics(metrics)
+            return metrics[self.metric]
+        values: list[float] = []
+        for k, (train_idx, eval_idx) in enumerate(folds.folds):
+            fold_ctx = self.context(
+                "hpo_trial_fold",
+                trial_key_hash=trial_key_hash,
+                trial_number=number,
+                trial_id=f"trial_{number}",
+                fold_idx=k,
+            )
+            with self.tracker.start_fold_run(run, k, trial_number=number, context=fold_ctx) as fold_run:
+                fold_metrics = self.train(
+                    params,
+                    trial_dir / "cv" / f"fold{k}",
+                    train_indices=train_idx,
+                    eval_indices=eval_idx,
+                    fold_idx=k,
+                    trial_number=number,
+                    report=report if k == 0 else (lambda _e, _v: False),
+                )
+                fold_run.log_metrics(fold_metrics)
+            values.append(fold_metrics[self.metric])
+        mean = statistics.fmean(values)
+        std = statistics.pstdev(values)
+        summary = {self.metric: mean, "cv_mean": mean, "cv_std": std}
+        summary.update({f"fold_{i}_{self.metric}": v for i, v in enumerate(values)})
+        atomic_write_json(trial_dir / "metrics.json", summary)
+        run.log_metrics(summary)
+        return mean
+
+    def refit(self, study: optuna.Study, result: SweepResult) -> None:
+        best = study.best_trial
+        done = study.user_attrs.get("refit")
+        if isinstance(done, dict) and done.get("trial_number") == best.number and done.get("run_id"):
+            result.refit_run_id = str(done["run_id"])
+            result.refit_dir = Path(str(done["dir"]))
+            return
+        trial_key_hash = str(best.user_attrs.get("trial_key_hash", ""))
+        ctx = self.context(
+            "hpo_refit",
+            trial_key_hash=trial_key_hash,
+            trial_number=best.number,
+            trial_id=f"trial_{best.number}",
+        )
+        refit_dir = build_output_path(self.root, ctx, self.cfg)
+        trial_run_id = best.user_attrs.get("mlflow_run_id")
+        with self.tracker.start_refit_run(
+            str(trial_run_id) if trial_run_id else None, context=ctx, params=best.params, output_dir=refit_dir
+        ) as run:
+            metrics = self.train(dict(best.params), refit_dir, trial_number=best.number)
+            atomic_write_json(refit_dir / "metrics.json", metrics)
+            run.log_metrics(metrics)
+            if (self.hpo.get("mlflow") or {}).get("log_best_checkpoint", True) and run.run_id:
+                self.tracker.log_best_checkpoint(refit_dir / "checkpoint", run_id=run.run_id)
+        result.refit_run_id = run.run_id
+        result.refit_dir = refit_dir
+        if run.run_id:
+            # Recorded in the study so a later invocation with nothing left to do doesn't refit again.
+            study.set_user_attr(
+                "refit", {"trial_number": best.number, "run_id": run.run_id, "dir": str(refit_dir)}
+            )
+
+
+def run_local_hpo_sweep(
+    train_fn: TrainFn,
+    experiment: ExperimentConfig,
+    backbone: str,
+    *,
+    root_dir: Path | str,
+    config_dir: Path | str,
+    labels: Sequence[int],
+    store: DriveBackupStore | None = None,
+    storage_env: str = "local",
+    tracking_uri: str | None = None,
+    max_trials: int | None = None,
+    progress: ProgressFn | None = None,
+) -> SweepResult:
+    """Run (or resume) the HPO sweep of ``backbone`` until ``max_trials`` trials are COMPLETE or PRUNED.
+
+    The study lives in ``<local outputs>/hpo/<env>/<model>/study-<s8>/study.db`` and is restored from
+    ``store`` first when missing locally. Each trial is an MLflow child run of the sweep's parent run (the
+    same parent on every resume) with one grandchild per CV fold; a failing trial is recorded FAIL and the
+    sweep goes on; Ctrl-C/SIGTERM end the current runs KILLED and leave the study resumable. After every
+    trial ``study.db`` is backed up; at the end the best trial is refit on all data and the study folder is
+    backed up.
+    """
+    sweep = _Sweep(
+        train_fn,
+        experiment,
+        backbone,
+        root_dir=Path(root_dir),
+        config_dir=Path(config_dir),
+        labels=labels,
+        store=store,
+        storage_env=storage_env,
+        tracking_uri=tracking_uri,
+        progress=progress,
+    )
+    setup: StudySetup = open_study(sweep.study_dir, sweep.hpo, backbone, seed=sweep.seed, store=store)
+    study = setup.study
+    sampling = sweep.hpo.get("sampling") or {}
+    target = int(max_trials if max_trials is not None else sampling.get("max_trials", 1))
+    timeout = sampling.get("timeout_minutes")
+    deadline = time.monotonic() + float(timeout) * 60 if timeout else None
+    k_fold = sweep.hpo.get("k_fold") or {}
+    folds = load_or_create_fold_splits(sweep.study_dir, labels, k_fold) if k_fold.get("enabled") else None
+    result = SweepResult(
+        backbone=backbone,
+        study_name=setup.study_name,
+        study_key_hash=sweep.study_key_hash,
+        study_dir=sweep.study_dir,
+        experiment_name=sweep.experiment_name,
+        parent_run_id=None,
+        resumed=setup.resumed,
+        restored_from_backup=setup.restored_from_backup,
+    )
+    sweep_ctx = sweep.context("hpo_sweep", study_name=setup.study_name)
+    existing = sweep_parent_run_id(sweep.tracker, sweep_ctx, root_dir=sweep.root, config_dir=sweep.cfg)
+    with (
+        _sigterm_as_interrupt(),
+        sweep.tracker.start_sweep_run(
+            None,
+            sweep.hpo,
+            backbone,
+            setup.study_name,
+            sweep.hpo.get("checkpoint"),
+            setup.storage_path,
+            setup.resumed,
+            context=sweep_ctx,
+            output_dir=sweep.study_dir,
+            data_config=experiment.data,
+            train_config=experiment.train,
+            config_dir=sweep.cfg,
+            resume_run_id=existing,
+        ) as parent,
+    ):
+        result.parent_run_id = parent.run_id if parent is not None else None
+        if result.parent_run_id and existing:
+            killed = mark_interrupted_children(sweep.tracker, result.parent_run_id)
+            if killed:
+                logger.warning("marked %d run(s) left RUNNING by an interrupted sweep as KILLED", killed)
+        while setup.done_trials < target:
+            if deadline is not None and time.monotonic() > deadline:
+                logger.warning("sweep of %s stopped by timeout_minutes=%s", backbone, timeout)
+                break
+            trial = study.ask()
+            outcome = sweep.run_trial(study, trial, folds)
+            result.trials.append(outcome)
+            sweep.backup(setup.storage_path, is_directory=False)
+            if progress is not None:
+                progress(backbone, setup.done_trials, target)
+        sweep.tracker.log_final_metrics(study, sweep.metric)
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if completed:
+            best = study.best_trial
+            result.best_trial_number = best.number
+            result.best_value = best.value
+            result.best_params = dict(best.params)
+            if (sweep.hpo.get("refit") or {}).get("enabled", True):
+                sweep.refit(study, result)
+    sweep.backup(sweep.study_dir, is_directory=True)
+    result.tracking_failures = list(sweep.tracker.failures)
+    return result

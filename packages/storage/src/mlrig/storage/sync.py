@@ -1,0 +1,292 @@
+"""Incremental, crash-safe directory sync (one direction: ``src_top`` → ``dst_top``).
+
+Order of work: leftover temps are removed, changed files are copied atomically one by one, and only when every
+copy succeeded are entries that no longer exist in the source deleted. A crash at any point leaves each
+destination file either its old or its new complete version; a re-run converges. A manifest
+(``.mlrig-manifest.json`` in ``dst_top``) records the source signature of every file copied, so a no-change
+pass stats only the source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlrig.paths import atomic_write_json
+from mlrig.storage.errors import BackupError
+from mlrig.storage.fileops import (
+    Signature,
+    copy_file_atomic,
+    file_digest,
+    fsync_dir,
+    has_sqlite_suffix,
+    remove_path,
+    signature,
+)
+from mlrig.storage.results import Progress, ProgressCallback, SyncStats
+from mlrig.storage.scan import MANIFEST_NAME, DestTree, SourceTree, scan_dest, scan_source
+
+logger = logging.getLogger(__name__)
+
+_MANIFEST_VERSION = 2
+_CHECKPOINT_SECONDS = 30.0
+Manifest = dict[str, list[Any]]  # rel -> [size, mtime_ns, (wal size, wal mtime_ns,) (sha256)]
+
+
+@dataclass
+class SyncPlan:
+    """What a sync will do; ``copy_after`` entries wait until conflicting destination entries are deleted."""
+
+    src: SourceTree
+    dst: DestTree
+    copy_now: list[str] = field(default_factory=list)
+    copy_after: list[str] = field(default_factory=list)
+    mkdirs_now: list[str] = field(default_factory=list)
+    mkdirs_after: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    manifest: Manifest = field(default_factory=dict)
+    previous: Manifest = field(default_factory=dict)
+    unchanged: int = 0
+
+    @property
+    def is_noop(self) -> bool:
+        """Nothing to copy, create or delete."""
+        return not (self.copy_now or self.copy_after or self.mkdirs_now or self.mkdirs_after or self.delete)
+
+
+def _ancestors(rel: str) -> Iterable[str]:
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
+
+
+def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
+    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable."""
+    try:
+        with open(dst_top / MANIFEST_NAME, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring unreadable manifest %s (%s)", dst_top / MANIFEST_NAME, exc)
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _MANIFEST_VERSION:
+        return {}
+    if data.get("source") != str(src_top):
+        return {}
+    files = data.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _save_manifest(dst_top: Path, src_top: Path, files: Manifest) -> None:
+    payload = {"version": _MANIFEST_VERSION, "source": str(src_top), "files": dict(sorted(files.items()))}
+    atomic_write_json(dst_top / MANIFEST_NAME, payload, indent=None)
+
+
+def _record(sig: Signature, digest: str | None) -> list[Any]:
+    return [*sig, digest] if digest else list(sig)
+
+
+def _unchanged(
+    rel: str, src: str, sig: Signature, dst_top: Path, old: Manifest, checksum: bool, new: Manifest
+) -> bool:
+    entry = old.get(rel)
+    if isinstance(entry, list) and entry:
+        recorded, digest = (entry[:-1], entry[-1]) if isinstance(entry[-1], str) else (entry, None)
+        if not checksum and tuple(recorded) == sig:
+            new[rel] = entry
+            return True
+        if checksum and digest:
+            if file_digest(Path(src)) == digest:
+                new[rel] = _record(sig, digest)
+                return True
+            return False
+    if len(sig) != 2 or has_sqlite_suffix(src):
+        return False  # a SQLite snapshot never matches its source by stat
+    try:
+        dst_st = (dst_top / rel).stat()
+    except OSError:
+        return False
+    if (dst_st.st_size, dst_st.st_mtime_ns) != sig:
+        return False
+    digest = None
+    if checksum:
+        digest = file_digest(Path(src))
+        if digest != file_digest(dst_top / rel):
+            return False
+    new[rel] = _record(sig, digest)
+    return True
+
+
+def plan_sync(src_top: Path, dst_top: Path, scope: Iterable[Path], *, checksum: bool = False) -> SyncPlan:
+    """Compare the trees and decide what to copy, create and delete (nothing is written)."""
+    plan = SyncPlan(src=scan_source(src_top, scope), dst=scan_dest(dst_top))
+    src, dst = plan.src, plan.dst
+    old = plan.previous = load_manifest(dst_top, src_top)
+    blocked = {r for r in src.dirs if r in dst.files or r in dst.others}
+    blocked |= {r for r in src.files if r in dst.dirs or r in dst.others}
+
+    def is_blocked(rel: str) -> bool:
+        return rel in blocked or any(a in blocked for a in _ancestors(rel))
+
+    dst_files, manifest = dst.files, plan.manifest
+    for rel, (path, sig) in sorted(src.files.items()):
+        if rel in dst_files:
+            entry = old.get(rel)
+            if not checksum and entry is not None and tuple(entry) == sig:  # fast path of _unchanged
+                manifest[rel] = entry
+                plan.unchanged += 1
+                continue
+            if _unchanged(rel, path, sig, dst_top, old, checksum, manifest):
+                plan.unchanged += 1
+                continue
+        if is_blocked(rel):
+            plan.copy_after.append(rel)
+        else:
+            plan.copy_now.append(rel)
+    for rel in sorted(src.dirs - dst.dirs):
+        (plan.mkdirs_after if is_blocked(rel) else plan.mkdirs_now).append(rel)
+    gone = (dst.files - src.files.keys()) | (dst.dirs - src.dirs) | (dst.others - src.files.keys() - src.dirs)
+    gone |= blocked
+    plan.delete = sorted(r for r in gone if not any(a in gone for a in _ancestors(r)))
+    return plan
+
+
+class _Copier:
+    def __init__(
+        self,
+        src_top: Path,
+        dst_top: Path,
+        plan: SyncPlan,
+        *,
+        fsync: bool,
+        scratch_dir: Path | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.dst_top, self.plan, self.fsync, self.scratch = dst_top, plan, fsync, scratch_dir
+        self.src_top, self.progress = src_top, progress
+        todo = plan.copy_now + plan.copy_after
+        self.files_total = len(todo)
+        self.bytes_total = sum(plan.src.files[r][1][0] for r in todo)
+        self.files_done = self.bytes_done = 0
+        self.touched: set[Path] = set()
+        self.copied: list[str] = []
+        self.last_checkpoint = time.monotonic()
+
+    def checkpoint(self, force: bool = False) -> None:
+        """Save the manifest of what is copied so far (after a failure, or every ``_CHECKPOINT_SECONDS``),
+        so a run killed midway (a Colab disconnect) does not upload finished files again."""
+        if not force and time.monotonic() - self.last_checkpoint < _CHECKPOINT_SECONDS:
+            return
+        merged = {**self.plan.previous, **self.plan.manifest}
+        with contextlib.suppress(OSError, ValueError):
+            kept = {r: merged[r] for r in merged if r in self.plan.src.files}
+            _save_manifest(self.dst_top, self.src_top, kept)
+        self.last_checkpoint = time.monotonic()
+
+    def report(self, current: str = "") -> None:
+        if self.progress is not None:
+            self.progress(
+                Progress(self.files_done, self.files_total, self.bytes_done, self.bytes_total, current)
+            )
+
+    def mkdirs(self, rels: list[str]) -> None:
+        for rel in rels:
+            (self.dst_top / rel).mkdir(parents=True, exist_ok=True)
+
+    def copy(self, rels: list[str], checksum: bool) -> None:
+        for rel in rels:
+            src_text, sig = self.plan.src.files[rel]
+            path = Path(src_text)
+            dst = self.dst_top / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                digest = file_digest(path) if checksum else None
+                self.bytes_done += copy_file_atomic(path, dst, fsync=self.fsync, scratch_dir=self.scratch)
+            except FileNotFoundError:
+                if os.path.lexists(src_text):
+                    raise
+                # removed locally after the scan (e.g. a rotated checkpoint): skipped, not a failure
+                logger.info("%s vanished before it could be copied; skipped", path)
+                self.plan.manifest.pop(rel, None)
+                self.files_done += 1
+                continue
+            self.touched.add(dst.parent)
+            self.copied.append(rel)
+            try:
+                stable = signature(path) == sig
+            except OSError:
+                stable = False
+            if stable:  # a file changing during the copy is left out of the manifest: next run recopies it
+                self.plan.manifest[rel] = _record(sig, digest)
+            else:
+                self.plan.manifest.pop(rel, None)
+                logger.info("%s changed while being copied; it will be copied again next run", path)
+            self.files_done += 1
+            self.report(rel)
+            self.checkpoint()
+
+
+def sync_tree(
+    src_top: Path,
+    dst_top: Path,
+    scope: Iterable[Path],
+    *,
+    dry_run: bool = False,
+    checksum: bool = False,
+    fsync: bool = True,
+    scratch_dir: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> SyncStats:
+    """Make ``dst_top`` mirror ``src_top`` (see the module doc for the crash guarantees)."""
+    plan = plan_sync(src_top, dst_top, scope, checksum=checksum)
+    links = tuple(sorted(plan.src.skipped_links))
+    if dry_run:
+        todo = plan.copy_now + plan.copy_after
+        return SyncStats(
+            copied=tuple(todo),
+            deleted=tuple(plan.delete),
+            unchanged=plan.unchanged,
+            skipped_links=links,
+            bytes_copied=sum(plan.src.files[r][1][0] for r in todo),
+        )
+    for tmp in plan.dst.temps:
+        logger.info("removing leftover temp file %s", tmp)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    old_manifest = plan.previous
+    dst_top.mkdir(parents=True, exist_ok=True)
+    copier = _Copier(src_top, dst_top, plan, fsync=fsync, scratch_dir=scratch_dir, progress=progress)
+    copier.report()
+    try:
+        copier.mkdirs(plan.mkdirs_now)
+        copier.copy(plan.copy_now, checksum)
+        for rel in plan.delete:
+            logger.debug("deleting %s (no longer in %s)", dst_top / rel, src_top)
+            remove_path(dst_top / rel)
+        copier.mkdirs(plan.mkdirs_after)
+        copier.copy(plan.copy_after, checksum)
+    except (OSError, ValueError) as exc:
+        copier.checkpoint(force=True)  # keep what was copied so far: the re-run skips it
+        if isinstance(exc, BackupError):
+            raise
+        raise BackupError(f"sync {src_top} -> {dst_top} failed ({exc})", path=dst_top) from exc
+    if fsync:
+        for directory in copier.touched:
+            fsync_dir(directory)
+    if plan.manifest != old_manifest:
+        _save_manifest(dst_top, src_top, plan.manifest)
+    return SyncStats(
+        copied=tuple(copier.copied),
+        deleted=tuple(plan.delete),
+        unchanged=plan.unchanged,
+        skipped_links=links,
+        bytes_copied=copier.bytes_done,
+    )

@@ -1,0 +1,71 @@
+"""Comparing a source with its backup: sizes, optional SHA-256, SQLite integrity."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+from mlrig.storage.fileops import file_digest, is_sqlite_file
+from mlrig.storage.results import VerifyReport
+from mlrig.storage.scan import scan_dest, scan_source
+
+logger = logging.getLogger(__name__)
+
+
+def sqlite_integrity_ok(path: Path) -> bool:
+    """True when ``PRAGMA integrity_check`` on ``path`` (opened read-only) returns ``ok``."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        logger.warning("SQLite copy %s cannot be checked (%s)", path, exc)
+        return False
+    return rows == [("ok",)]
+
+
+def files_match(src: Path, dst: Path, *, checksum: bool) -> bool:
+    """Same content as far as checked: SQLite copies by mtime and integrity (a snapshot differs byte-wise),
+    else size and, with ``checksum``, SHA-256."""
+    if is_sqlite_file(src):
+        # a snapshot carries the source's mtime from when it was taken; a later commit moves the source's
+        try:
+            fresh = src.stat().st_mtime_ns == dst.stat().st_mtime_ns
+        except OSError:
+            return False
+        return fresh and sqlite_integrity_ok(dst)
+    try:
+        if src.stat().st_size != dst.stat().st_size:
+            return False
+    except OSError:
+        return False
+    return not checksum or file_digest(src) == file_digest(dst)
+
+
+def verify_paths(src: Path, dst: Path, scope: Iterable[Path], *, checksum: bool = False) -> VerifyReport:
+    """Compare ``src`` (file or directory) with its copy ``dst``: what is missing, extra or differing."""
+    if src.is_file():
+        if not dst.is_file():
+            return VerifyReport(False, src, dst, 1, missing=(src.name,), reason="backup file missing")
+        same = files_match(src, dst, checksum=checksum)
+        return VerifyReport(
+            same, src, dst, 1, differing=() if same else (src.name,), reason="" if same else "content differs"
+        )
+    if not dst.is_dir():
+        return VerifyReport(False, src, dst, 0, reason="backup directory missing")
+    source = scan_source(src, scope)
+    backup = scan_dest(dst)
+    missing = tuple(sorted(source.files.keys() - backup.files))
+    extra = tuple(sorted((backup.files | backup.others) - source.files.keys()))
+    differing = tuple(
+        rel
+        for rel in sorted(source.files.keys() & backup.files)
+        if not files_match(Path(source.files[rel][0]), dst / rel, checksum=checksum)
+    )
+    ok = not (missing or extra or differing)
+    reason = "" if ok else f"{len(missing)} missing, {len(extra)} extra, {len(differing)} differing"
+    return VerifyReport(ok, src, dst, len(source.files), missing, extra, differing, reason)

@@ -1,0 +1,12 @@
+"""The single base error of mlrig.tracking."""
+
+from __future__ import annotations
+
+__all__ = ["TrackingError"]
+
+
+class TrackingError(RuntimeError):
+    """A tracking operation failed (bad argument, unreachable store, exhausted retries).
+
+    Messages name the run, experiment, key or file at fault.
+    """

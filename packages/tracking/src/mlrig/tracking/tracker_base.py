@@ -1,0 +1,266 @@
+"""``BaseTracker``: what every stage tracker shares (URI, client, config toggles, run bookkeeping).
+
+See ``trackers.py`` for the guarantees of every tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from mlrig.naming import (
+    NamingContext,
+    NamingError,
+    build_mlflow_run_key,
+    build_mlflow_run_key_hash,
+    build_mlflow_run_name,
+    build_mlflow_tags,
+    build_run_name_counter_key,
+    get_tracking_config,
+    is_run_name_versioned,
+    load_tags_registry,
+)
+from mlrig.tracking.artifacts import log_artifact_safe, log_checkpoint_safe
+from mlrig.tracking.counter import commit_run_name_version, reserve_run_name_version
+from mlrig.tracking.errors import TrackingError
+from mlrig.tracking.index import update_mlflow_index
+from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
+from mlrig.tracking.runs import RunHandle, TrackedRun, track_run
+from mlrig.tracking.setup import get_or_create_experiment, resolve_tracking_uri, tracking_client
+from mlrig.tracking.writer import wait_for_background
+
+__all__ = ["RUN_ID_PATTERN", "BaseTracker"]
+
+logger = logging.getLogger(__name__)
+
+# MLflow run ids: 32 lowercase hex (SQLite/file/server stores) or a dashed UUID (Azure ML). The reference
+# accepted only the latter and silently dropped lineage on every local backend.
+RUN_ID_PATTERN: Final = re.compile(
+    r"^(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.IGNORECASE
+)
+
+
+class BaseTracker:
+    """Common set-up for the stage trackers (``stage`` is the ``mlflow.yaml`` ``tracking.<stage>`` key)."""
+
+    stage: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        experiment_name: str,
+        *,
+        tracking_uri: str | None = None,
+        config_dir: Path | str | None = None,
+        root_dir: Path | str | None = None,
+        retry: RetryPolicy | None = None,
+        background: bool = True,
+    ) -> None:
+        if not experiment_name:
+            raise TrackingError(f"{type(self).__name__}: experiment_name is required")
+        self.experiment_name = experiment_name
+        self.config_dir = Path(config_dir) if config_dir is not None else None
+        self.tracking_uri = resolve_tracking_uri(tracking_uri, root_dir=root_dir, config_dir=config_dir)
+        self.client = tracking_client(self.tracking_uri)
+        self.retry = retry or DEFAULT_RETRY
+        self.config: dict[str, Any] = (
+            get_tracking_config(config_dir, self.stage) if self.stage else {"enabled": True}
+        )
+        self.root_dir = Path(root_dir) if root_dir is not None else None
+        self.background = background
+        self.failures: list[str] = []
+        self._experiment_id: str | None = None
+        self._run: TrackedRun | None = None
+        self._reserved: dict[str, tuple[str, int]] = {}
+
+    # -- configuration ----------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        """``tracking.<stage>.enabled`` from ``mlflow.yaml`` (true when absent)."""
+        return bool(self.config.get("enabled", True))
+
+    def _flag(self, name: str) -> bool:
+        return self.enabled and bool(self.config.get(name, True))
+
+    def _tag_key(self, section: str, name: str) -> str:
+        return load_tags_registry(self.config_dir).key(section, name)
+
+    @property
+    def run(self) -> TrackedRun | None:
+        """The run currently open in this tracker (``None`` outside a ``start_*`` block)."""
+        return self._run
+
+    # -- runs -------------------------------------------------------------------------------------
+    def _experiment(self) -> str | None:
+        if self._experiment_id is None:
+            try:
+                self._experiment_id = get_or_create_experiment(
+                    self.experiment_name, client=self.client, max_retries=self.retry.max_retries
+                )
+            except TrackingError as exc:
+                self._record(str(exc))
+        return self._experiment_id
+
+    def _record(self, message: str) -> None:
+        self.failures.append(message)
+        logger.warning("tracking failure (training continues): %s", message)
+
+    # -- run-name versions and the run index (only with a root_dir: that is where outputs/cache lives) ---
+    def _reserve_version(self, context: NamingContext) -> int | None:
+        """A fresh version from the counter when ``context``'s run name is auto-incremented, else ``None``."""
+        if self.root_dir is None or not is_run_name_versioned(context, self.config_dir):
+            return None
+        key = build_run_name_counter_key(context, self.config_dir)
+        try:
+            return reserve_run_name_version(key, None, self.root_dir, self.config_dir)
+        except (TrackingError, OSError) as exc:
+            self._record(f"reserve run-name version for {key}: {exc}; using the unversioned name")
+            return None
+
+    def _register(self, run: TrackedRun) -> None:
+        """After creation: commit the reserved version to the run id and record the run in the index."""
+        if run.run_id is None or self.root_dir is None:
+            return
+        reserved = self._reserved.pop(run.run_name, None)
+        try:
+            if reserved is not None:
+                commit_run_name_version(reserved[0], run.run_id, reserved[1], self.root_dir, self.config_dir)
+            if run.run_key_hash:
+                update_mlflow_index(
+                    self.root_dir,
+                    run.run_key_hash,
+                    run.run_id,
+                    run.experiment_id,
+                    self.tracking_uri,
+                    self.config_dir,
+                    experiment_name=self.experiment_name,
+                    run_name=run.run_name,
+                )
+        except (TrackingError, OSError) as exc:
+            self._record(f"index/version bookkeeping for run {run.run_id}: {exc}")
+
+    def _identity(
+        self,
+        run_name: str | None,
+        context: NamingContext | None,
+        output_dir: Path | str | None,
+        parent_run_id: str | None,
+        group_id: str | None,
+        **hashes: str | None,
+    ) -> tuple[str, dict[str, str], str, str]:
+        """``(run name, tags, run key, run key hash)`` from the naming layer."""
+        if run_name is None:
+            if context is None:
+                raise TrackingError(f"{type(self).__name__}: run_name or context is required")
+            version = self._reserve_version(context)
+            run_name = build_mlflow_run_name(context, self.config_dir, version=version)
+            if version is not None:
+                self._reserved[run_name] = (build_run_name_counter_key(context, self.config_dir), version)
+        if context is None:
+            return run_name, {}, "", ""
+        tags = build_mlflow_tags(
+            context,
+            output_dir=output_dir,
+            parent_run_id=parent_run_id,
+            group_id=group_id,
+            config_dir=self.config_dir,
+            **hashes,
+        )
+        try:
+            run_key = build_mlflow_run_key(context)
+        except NamingError:
+            run_key = ""
+        run_key_hash = tags.get(self._tag_key("grouping", "run_key_hash"), "")
+        if run_key and not run_key_hash:
+            run_key_hash = build_mlflow_run_key_hash(run_key)
+        return run_name, tags, run_key, run_key_hash
+
+    @contextmanager
+    def _open_run(
+        self,
+        run_name: str,
+        tags: Mapping[str, str],
+        *,
+        parent_run_id: str | None = None,
+        run_key: str = "",
+        run_key_hash: str = "",
+        params: Mapping[str, object] | None = None,
+    ) -> Iterator[RunHandle | None]:
+        """Create the stage run (tags in the create call, ``params`` in the closing batch) and end it."""
+        experiment_id = self._experiment() or ""
+        with track_run(
+            experiment_id,
+            run_name,
+            tags=tags,
+            parent_run_id=parent_run_id,
+            client=self.client,
+            experiment_name=self.experiment_name,
+            run_key=run_key,
+            run_key_hash=run_key_hash,
+            retry=self.retry,
+            failure_sink=self.failures,
+        ) as run:
+            if params:
+                run.log_params(params)
+            self._register(run)
+            previous, self._run = self._run, run
+            try:
+                yield run.handle
+            finally:
+                self._run = previous
+
+    def _current(self, what: str) -> TrackedRun | None:
+        if self._run is None:
+            logger.debug("%s: no open run in %s; nothing logged", what, type(self).__name__)
+        return self._run
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        """Buffer params on the open run (sent with its closing batch)."""
+        if (run := self._current("log_params")) is not None:
+            run.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Buffer metrics on the open run (sent with its closing batch, or at :meth:`flush`)."""
+        if (run := self._current("log_metrics")) is not None:
+            run.log_metrics(metrics, step)
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Buffer tags on the open run."""
+        if (run := self._current("set_tags")) is not None:
+            run.set_tags(tags)
+
+    def flush(self) -> bool:
+        """Send what is buffered on the open run now (one ``log_batch``)."""
+        run = self._current("flush")
+        return run.flush() if run is not None else False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until run endings sent in the background (sweep children) are done; True when drained."""
+        return wait_for_background(timeout)
+
+    def _upload(self, local: Path | str, artifact_path: str | None) -> bool:
+        run = self._current("upload")
+        if run is None or run.run_id is None:
+            return False
+        ok = log_artifact_safe(local, artifact_path, run.run_id, client=self.client, retry=self.retry)
+        if not ok:  # counted on the run too (its code.tracking_failures tag)
+            run.record_failure(
+                f"upload of {local} to run {run.run_id} as {artifact_path or Path(local).name} failed"
+            )
+        return ok
+
+    def _upload_checkpoint(
+        self, checkpoint_dir: Path | str, artifact_path: str, trial_number: int | None
+    ) -> bool:
+        run = self._current("upload checkpoint")
+        if run is None or run.run_id is None:
+            return False
+        ok = log_checkpoint_safe(
+            checkpoint_dir, artifact_path, trial_number, run.run_id, client=self.client, retry=self.retry
+        )
+        if not ok:
+            run.record_failure(f"checkpoint upload of {checkpoint_dir} to run {run.run_id} failed")
+        return ok

@@ -1,0 +1,121 @@
+"""Reference-compatible run helpers on top of :func:`~mlrig.tracking.runs.track_run`: ``create_run_safe`` and
+``create_child_run`` (sweep → trial → fold nesting through ``mlflow.parentRunId``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from mlflow.tracking import MlflowClient
+
+from mlrig.tracking.errors import TrackingError
+from mlrig.tracking.lifecycle import client_for
+from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
+from mlrig.tracking.runs import TrackedRun, track_run
+
+__all__ = ["create_child_run", "create_run_safe"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_run_safe(
+    experiment_id: str,
+    run_name: str,
+    tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
+    *,
+    tracking_uri: str | None = None,
+    client: MlflowClient | None = None,
+    retry: RetryPolicy | None = None,
+) -> str | None:
+    """Create a RUNNING run (name, ``mlflow.parentRunId`` and all tags in one call); its id, or ``None`` after
+    retries were exhausted (logged). An empty name or experiment id raises :class:`TrackingError`.
+    """
+    if not experiment_id:
+        raise TrackingError(f"create_run_safe: experiment_id is required for run {run_name!r}")
+    run = TrackedRun(
+        client_for(client, tracking_uri),
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags=tags,
+        parent_run_id=parent_run_id,
+        retry=retry,
+    )
+    run.create()
+    return run.run_id
+
+
+@contextmanager
+def create_child_run(
+    parent_run_id: str,
+    trial_number: int | None = None,
+    experiment_name: str | None = None,
+    additional_tags: Mapping[str, str] | None = None,
+    *,
+    run_name: str | None = None,
+    fold_idx: int | None = None,
+    experiment_id: str | None = None,
+    tracking_uri: str | None = None,
+    client: MlflowClient | None = None,
+    retry: RetryPolicy | None = None,
+) -> Iterator[TrackedRun]:
+    """A nested run under ``parent_run_id`` (tag ``mlflow.parentRunId``), ended when the block exits.
+
+    Yields a :class:`TrackedRun` (the reference yielded ``None``). The run name defaults to
+    ``trial_<n>`` (``_fold<k>`` appended for a fold). Tags: ``trial_number`` and ``fold_idx`` when given,
+    then ``additional_tags``. Pass ``experiment_id`` to save the ``get_run(parent)`` lookup. If the run cannot
+    be created the block still runs (``run_id is None``); a nested run is never silently replaced by an
+    unnested one.
+    """
+    if not parent_run_id:
+        raise TrackingError("create_child_run: parent_run_id is required")
+    mlflow_client = client_for(client, tracking_uri)
+    policy = retry or DEFAULT_RETRY
+    name = run_name
+    if name is None:
+        if trial_number is None:
+            raise TrackingError(
+                f"create_child_run(parent {parent_run_id}): run_name or trial_number is required"
+            )
+        name = f"trial_{trial_number}" + (f"_fold{fold_idx}" if fold_idx is not None else "")
+    exp_id = experiment_id or _experiment_of(mlflow_client, parent_run_id, experiment_name, policy)
+    tags: dict[str, str] = {}
+    if trial_number is not None:
+        tags["trial_number"] = str(trial_number)
+    if fold_idx is not None:
+        tags["fold_idx"] = str(fold_idx)
+    tags.update(additional_tags or {})
+    with track_run(
+        exp_id or "",
+        name,
+        tags=tags,
+        parent_run_id=parent_run_id,
+        client=mlflow_client,
+        experiment_name=experiment_name or "",
+        retry=policy,
+    ) as run:
+        yield run
+
+
+def _experiment_of(
+    client: MlflowClient, parent_run_id: str, experiment_name: str | None, policy: RetryPolicy
+) -> str | None:
+    try:
+        return str(
+            policy.call(lambda: client.get_run(parent_run_id).info.experiment_id, f"get run {parent_run_id}")
+        )
+    except Exception as exc:
+        logger.warning("parent run %s not readable (%s: %s)", parent_run_id, type(exc).__name__, exc)
+    if experiment_name:
+        try:
+            found = policy.call(
+                lambda: client.get_experiment_by_name(experiment_name), f"get experiment {experiment_name!r}"
+            )
+        except Exception as exc:
+            logger.warning("experiment %r not readable (%s: %s)", experiment_name, type(exc).__name__, exc)
+        else:
+            if found is not None:
+                return str(found.experiment_id)
+    return None
