@@ -123,3 +123,21 @@ def test_lost_machine_restores_from_backup(tmp_path: Path) -> None:
     assert [s.best_value for s in again.sweeps] == [s.best_value for s in first.sweeps]
     bigger = run_demo(root, max_trials=TRIALS + 1, backup_root=backup)
     assert all(len(s.trials) == 1 and s.trials[0].number >= TRIALS for s in bigger.sweeps)
+
+
+@pytest.mark.slow
+def test_demo_against_real_mlflow_server(tmp_path: Path, mlflow_server_uri: str) -> None:
+    """The same pipeline through the REST client of a real ``mlflow server``."""
+    summary = run_demo(tmp_path, max_trials=TRIALS, tracking_uri=mlflow_server_uri)
+    assert summary.tracking_uri == mlflow_server_uri
+    client = MlflowClient(tracking_uri=mlflow_server_uri)
+    for sweep in summary.sweeps:
+        parent = client.get_run(sweep.parent_run_id)
+        assert parent.info.status == "FINISHED"
+        children = client.search_runs(
+            [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{sweep.parent_run_id}'"
+        )
+        assert sum(c.data.tags.get("code.stage") == "hpo_trial" for c in children) == TRIALS
+        assert not [c for c in children if c.info.status == "RUNNING"]
+    assert summary.best is not None and summary.benchmark is not None
+    assert client.get_run(summary.best.refit_run_id).data.tags["code.stage"] == "hpo_refit"

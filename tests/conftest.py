@@ -1,4 +1,4 @@
-"""Shared fixtures for the mlrig.tracking tests (owned by tracking-A; tracking-B uses them too).
+"""Fixtures shared by the whole suite: MLflow stores and a real `mlflow server` (tracking and e2e tests).
 
 Stable fixture names:
 
@@ -41,7 +41,7 @@ _SERVER_FIXTURE = "mlflow_server_uri"
 _SERVER_START_TIMEOUT_S = 180.0
 _ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
 
-REFERENCE_CONFIG_DIR = Path(__file__).resolve().parents[2].parent / "shared/reference/original-config"
+REFERENCE_CONFIG_DIR = Path(__file__).resolve().parents[1].parent / "shared/reference/original-config"
 
 
 def free_port() -> int:
