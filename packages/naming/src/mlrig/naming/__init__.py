@@ -5,8 +5,6 @@ Pure functions over config: nothing here reserves versions, talks to MLflow or r
 variables. See the package README for every key, pattern and tag.
 """
 
-from importlib.metadata import version as _version
-
 from mlrig.naming.canonical import (
     canonical_json,
     compute_hash_16,
@@ -84,7 +82,15 @@ from mlrig.naming.run_names import (
 )
 from mlrig.naming.tags import TagsRegistry, build_mlflow_tags, load_tags_registry, sanitize_tag_value
 
-__version__ = _version("mlrig-naming")
+
+def __getattr__(name: str) -> str:
+    # Read from the installed metadata on first use: importing importlib.metadata is slow.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import version
+
+    return version("mlrig-naming")
+
 
 __all__ = [
     "__version__",
