@@ -251,6 +251,7 @@ def cleanup_interrupted(
 ) -> None:
     """End RUNNING runs left behind by dead processes as KILLED, tagged code.interrupted=true."""
     with user_errors():
+        from mlrig.orchestration.runs import INTERRUPTED_TAG
         from mlrig.tracking import query_runs_by_tags, terminate_run_safe
 
         client = _client(root, config_dir, tracking_uri)
@@ -263,9 +264,7 @@ def cleanup_interrupted(
         for run in stale:
             click.echo(("would end " if dry_run else "ending ") + _row(run))
             if not dry_run:
-                terminate_run_safe(
-                    run.info.run_id, "KILLED", tags={"code.interrupted": "true"}, client=client
-                )
+                terminate_run_safe(run.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
     click.echo(f"{len(stale)} interrupted run(s)" + (" (dry run)" if dry_run else ""))
 
 
