@@ -182,3 +182,46 @@ def test_symlinked_outputs_root_is_accepted(tmp_path: Path) -> None:
     os.symlink(volume, tmp_path / "outputs")
     got = validate_output_path(tmp_path / "outputs" / "hpo" / "x", root=tmp_path / "outputs")
     assert got == tmp_path / "outputs" / "hpo" / "x"
+
+
+def test_checks_are_redone_after_the_memo_expires(tmp_path: Path) -> None:
+    # A path is re-checked against the file system at most once per second: after that a symlink swapped in
+    # (or a file put in the way) since the last check is caught.
+    import time
+
+    root = tmp_path / "outputs"
+    (root / "a").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert validate_output_path(root / "a" / "b", root=root) == root / "a" / "b"
+    assert validate_output_path(root / "c" / "d", root=root) == root / "c" / "d"
+    (root / "a").rmdir()
+    os.symlink(outside, root / "a")
+    (root / "c").mkdir()
+    (root / "c" / "d").write_text("x")
+    time.sleep(1.1)
+    with pytest.raises(PathScopeError, match="elsewhere"):
+        validate_output_path(root / "a" / "b", root=root)
+    with pytest.raises(PathsError, match="exists as a file"):
+        validate_output_path(root / "c" / "d", root=root)
+
+
+def test_memoised_check_still_applies_each_max_path_length(tmp_path: Path) -> None:
+    root = tmp_path / "outputs"
+    root.mkdir()
+    long = root / ("x" * 40)
+    assert validate_output_path(long, root=root) == long
+    with pytest.raises(PathsError, match="max_path_length=30"):
+        validate_output_path(long, root=root, max_path_length=30)
+
+
+def test_equal_but_different_token_values_render_differently(tmp_path: Path) -> None:
+    # 1 == True == 1.0 as dictionary keys (so as memo keys); each must still render as its own text.
+    config = load_paths_config(None, "local")
+    names = [
+        render_output_path(
+            tmp_path, "final_training", {**TOKENS, "variant": value}, storage_env="local", config=config
+        ).name
+        for value in (1, True, 1.0, "1")
+    ]
+    assert names == ["v1", "vTrue", "v1.0", "v1"]

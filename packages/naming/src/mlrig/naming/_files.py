@@ -5,14 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 
 from mlrig.naming.errors import NamingConfigError
 from mlrig.paths import PathsConfigError, infer_config_dir, read_yaml_config
 
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
+
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
-T = TypeVar("T")
 
 # Parsed/validated views keyed by (file, kind); the raw mapping object is kept to detect reloads, because
 # read_yaml_config hands out the same immutable object for as long as the file is unchanged.

@@ -23,9 +23,14 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any
 
 from mlrig.naming.errors import HashInputError
+
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _STR_TYPES = (PurePath, _dt.date, _dt.time)  # datetime is a date subclass
 _KEY_TYPES = (str, int, float, bool, type(None))

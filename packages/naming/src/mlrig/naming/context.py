@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from typing import Final
 
 from mlrig.naming._patterns import HEX_ID
 from mlrig.naming.errors import NamingError
-from mlrig.paths import PathsError, normalize_storage_env
+from mlrig.paths import PathsError, get_logger, normalize_storage_env
 
-logger = logging.getLogger(__name__)
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
 
 PROCESS_TYPES: Final = (
     "hpo",
@@ -67,7 +69,9 @@ def parse_parent_training_id(parent_id: str | None) -> dict[str, str]:
     variant = match.group(3) if match else "1"
     match = match or _PARENT.search(parent_id)
     if not match:
-        logger.debug("parent_training_id %r does not match spec_<fp>_exec_<fp>[/v<N>]", parent_id)
+        get_logger(__name__).debug(
+            "parent_training_id %r does not match spec_<fp>_exec_<fp>[/v<N>]", parent_id
+        )
         return {"spec_hash": "unknown", "exec_hash": "unknown", "variant": "1"}
     spec, exec_ = match.group(1).lower()[:8], match.group(2).lower()[:8]
     return {"spec_hash": spec, "exec_hash": exec_, "variant": str(int(variant))}

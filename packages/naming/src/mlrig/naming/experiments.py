@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
 
 from mlrig.naming.errors import NamingError
+
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
+
 
 _AML_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
 # Trailing backbone-name tokens that only describe the size/casing of the usual checkpoint, not the family.

@@ -8,15 +8,17 @@ MLflow tags and output paths.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from mlrig.naming.canonical import canonical_json, compute_hash_64
 from mlrig.naming.errors import HashInputError, NamingError
 
-logger = logging.getLogger(__name__)
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 SCHEMA_VERSION = "2.0"
 # Optuna/trial metadata that callers strip before hashing hyperparameters (reference behaviour).

@@ -8,16 +8,19 @@ default).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
 
 from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
 from mlrig.naming.errors import NamingConfigError
+from mlrig.paths import get_logger
 
-logger = logging.getLogger(__name__)
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
+
 
 MLFLOW_FILE: Final = "mlflow.yaml"
 DEFAULT_AUTO_INCREMENT_PROCESSES: Final = {"hpo": True, "benchmarking": True}
@@ -177,7 +180,7 @@ def get_auto_increment_config(
     result = _auto_increment(s)
     if process_type is not None:
         result["enabled_for_process"] = s.auto_increment_for(process_type)
-    logger.debug("auto_increment config for %s: %s", process_type, result)
+    get_logger(__name__).debug("auto_increment config for %s: %s", process_type, result)
     return result
 
 

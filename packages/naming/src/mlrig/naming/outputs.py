@@ -17,10 +17,10 @@ def build_output_path(
     ``config_dir=None`` resolves the project's config directory from ``root_dir`` like every other config
     reader. Does not create the directory; paths errors (``PathsError``) propagate unchanged.
     """
-    root = Path(root_dir)
-    cfg_dir = Path(config_dir) if config_dir is not None else infer_config_dir(root_dir=root)
+    # Arguments go through as given (str or Path): building Path objects here would double the call's cost.
+    cfg_dir = config_dir if config_dir is not None else infer_config_dir(root_dir=Path(root_dir))
     storage_env = context.storage_env or ""
     config = load_paths_config(cfg_dir, storage_env=storage_env)
     return render_output_path(
-        root, context.process_type, context.tokens(), storage_env=storage_env, config=config
+        root_dir, context.process_type, context.tokens(), storage_env=storage_env, config=config
     )

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
 
 from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
 from mlrig.naming._patterns import CONTROL_CHARS
 from mlrig.naming.errors import NamingConfigError, NamingError
+from mlrig.paths import get_logger
 
-logger = logging.getLogger(__name__)
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final, Literal
+
+    Kind = Literal["hash", "number", "suffix"]
+
 
 NAMING_FILE: Final = "naming.yaml"
 RUN_NAME_KINDS: Final = (
@@ -52,8 +57,6 @@ _COMPONENT_KEYS: Final = {
 _TOP_KEYS: Final = {"schema_version", "separators", "run_names", "version", "normalize", "validate"}
 _DEFAULT_FORBIDDEN: Final = ("/", "\\", ":", "*", "?", '"', "<", ">", "|")
 _SUFFIX_DROP = re.compile(r"[^A-Za-z0-9_.\-]")
-
-Kind = Literal["hash", "number", "suffix"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +361,9 @@ def check_run_name(name: str, policy: NamingPolicy) -> None:
             f"(length: {len(name)})"
         )
     if len(name) > policy.warn_length:
-        logger.warning("Run name is longer than %d characters (%d): %s", policy.warn_length, len(name), name)
+        get_logger(__name__).warning(
+            "Run name is longer than %d characters (%d): %s", policy.warn_length, len(name), name
+        )
     bad = [c for c in policy.forbidden_chars if c in name]
     if CONTROL_CHARS.search(name):
         bad.append("<control character>")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mlrig.naming._patterns import CONTROL_CHARS
 from mlrig.naming.context import NamingContext, parse_parent_training_id
@@ -21,8 +19,12 @@ from mlrig.naming.policy import (
     sanitize_semantic_suffix,
 )
 from mlrig.naming.run_keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
+from mlrig.paths import get_logger
 
-logger = logging.getLogger(__name__)
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def auto_increment_process(context: NamingContext) -> str:
@@ -176,7 +178,7 @@ def build_mlflow_run_name(
         if _versioned(pattern, context, config_dir):
             suffix = policy.version_format.format(separator=policy.version_separator, number=version)
         else:
-            logger.debug(
+            get_logger(__name__).debug(
                 "version %s ignored: run names of %s are not auto-incremented", version, _kind(context)
             )
     name = _render(pattern, context, policy, suffix)

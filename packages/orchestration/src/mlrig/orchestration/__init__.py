@@ -1,15 +1,16 @@
 """mlrig.orchestration: HPO sweeps that resume, champion selection, stage runners, the demo pipeline and the
 ``mlrig`` CLI. See the package README.
 
-Names are loaded on first use (PEP 562): ``import mlrig.orchestration`` -- and so ``mlrig --help`` -- must not
-import optuna or mlflow.
+Names are loaded on first use (``mlrig.paths.lazy_exports``): ``import mlrig.orchestration`` -- and so
+``mlrig --help`` -- must not import optuna or mlflow.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from mlrig.paths import lazy_exports
 
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mlrig.orchestration.configs import ExperimentConfig, load_experiment_config
     from mlrig.orchestration.demo import DemoSummary, run_demo
@@ -52,6 +53,8 @@ _EXPORTS = {
     "run_local_hpo_sweep": "sweep",
 }
 
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, distribution="mlrig-orchestration")
+
 __all__ = [
     "BenchmarkFn",
     "BenchmarkRequest",
@@ -67,7 +70,6 @@ __all__ = [
     "TrainRequest",
     "TrialOutcome",
     "TrialPruned",
-    "__version__",
     "load_experiment_config",
     "run_benchmarking",
     "run_conversion",
@@ -77,14 +79,3 @@ __all__ = [
     "select_best_model",
     "select_champion",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import version
-
-        return version("mlrig-orchestration")
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"mlrig.orchestration.{module}"), name)

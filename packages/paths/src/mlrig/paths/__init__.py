@@ -1,68 +1,123 @@
 """mlrig.paths: where things are -- config-driven output layout, roots, normalisation, cache files, the backup
-mapping, YAML config reading and atomic writes. The bottom layer of mlrig; see the package README."""
+mapping, YAML config reading and atomic writes. The bottom layer of mlrig; see the package README.
 
-from mlrig.paths.cache import (
-    get_cache_file_path,
-    get_cache_strategy_config,
-    get_timestamped_cache_filename,
-    load_cache_file,
-    save_cache_with_dual_strategy,
-)
-from mlrig.paths.config import (
-    NAME_ONLY_TOKENS,
-    PATH_TOKENS,
-    PROCESS_PATTERN_KEYS,
-    DriveSettings,
-    PathsConfig,
-    RepoRootSettings,
-    load_paths_config,
-)
-from mlrig.paths.drive import get_drive_backup_base, get_drive_backup_path, is_drive_path, map_to_backup
-from mlrig.paths.errors import PathsConfigError, PathScopeError, PathsError
-from mlrig.paths.files import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    clear_config_cache,
-    freeze,
-    read_yaml_config,
-    thaw,
-)
-from mlrig.paths.layout import get_outputs_dir, outputs_base, render_output_path, resolve_output_path
-from mlrig.paths.normalize import NormalizePolicy, normalize_component, validate_output_path
-from mlrig.paths.parse import (
-    find_study_by_hash,
-    find_trial_by_hash,
-    is_v2_path,
-    parse_hpo_path,
-    parse_hpo_path_v2,
-)
-from mlrig.paths.platforms import STORAGE_ENVS, detect_platform, normalize_storage_env
-from mlrig.paths.roots import clear_repo_root_cache, detect_repo_root, infer_config_dir, validate_repo_root
+Names load on first use (PEP 562, :func:`lazy_exports`): ``import mlrig.paths`` stays cheap, and
+``from mlrig.paths import resolve_output_path`` imports only the layout modules.
+"""
 
+from __future__ import annotations
 
-def __getattr__(name: str) -> str:
-    # The version is read from the installed metadata on first use: importlib.metadata is slow to import.
-    if name == "__version__":
-        from importlib.metadata import version
+from mlrig.paths.lazy import get_logger, lazy_exports
 
-        return version("mlrig-paths")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mlrig.paths.cache import (
+        get_cache_file_path,
+        get_cache_strategy_config,
+        get_timestamped_cache_filename,
+        load_cache_file,
+        save_cache_with_dual_strategy,
+    )
+    from mlrig.paths.config import (
+        NAME_ONLY_TOKENS,
+        PATH_TOKENS,
+        PROCESS_PATTERN_KEYS,
+        DriveSettings,
+        PathsConfig,
+        RepoRootSettings,
+        load_paths_config,
+    )
+    from mlrig.paths.drive import get_drive_backup_base, get_drive_backup_path, is_drive_path, map_to_backup
+    from mlrig.paths.errors import PathsConfigError, PathScopeError, PathsError
+    from mlrig.paths.files import (
+        atomic_write_bytes,
+        atomic_write_json,
+        atomic_write_text,
+        clear_config_cache,
+        freeze,
+        read_yaml_config,
+        thaw,
+    )
+    from mlrig.paths.layout import get_outputs_dir, outputs_base, render_output_path, resolve_output_path
+    from mlrig.paths.normalize import NormalizePolicy, normalize_component, validate_output_path
+    from mlrig.paths.parse import (
+        find_study_by_hash,
+        find_trial_by_hash,
+        is_v2_path,
+        parse_hpo_path,
+        parse_hpo_path_v2,
+    )
+    from mlrig.paths.platforms import STORAGE_ENVS, detect_platform, normalize_storage_env
+    from mlrig.paths.roots import (
+        clear_repo_root_cache,
+        detect_repo_root,
+        infer_config_dir,
+        validate_repo_root,
+    )
 
+_EXPORTS = {
+    "get_cache_file_path": "cache",
+    "get_cache_strategy_config": "cache",
+    "get_timestamped_cache_filename": "cache",
+    "load_cache_file": "cache",
+    "save_cache_with_dual_strategy": "cache",
+    "NAME_ONLY_TOKENS": "config",
+    "PATH_TOKENS": "config",
+    "PROCESS_PATTERN_KEYS": "config",
+    "DriveSettings": "config",
+    "PathsConfig": "config",
+    "RepoRootSettings": "config",
+    "load_paths_config": "config",
+    "get_drive_backup_base": "drive",
+    "get_drive_backup_path": "drive",
+    "is_drive_path": "drive",
+    "map_to_backup": "drive",
+    "PathsConfigError": "errors",
+    "PathScopeError": "errors",
+    "PathsError": "errors",
+    "atomic_write_bytes": "files",
+    "atomic_write_json": "files",
+    "atomic_write_text": "files",
+    "clear_config_cache": "files",
+    "freeze": "files",
+    "read_yaml_config": "files",
+    "thaw": "files",
+    "get_outputs_dir": "layout",
+    "outputs_base": "layout",
+    "render_output_path": "layout",
+    "resolve_output_path": "layout",
+    "NormalizePolicy": "normalize",
+    "normalize_component": "normalize",
+    "validate_output_path": "normalize",
+    "find_study_by_hash": "parse",
+    "find_trial_by_hash": "parse",
+    "is_v2_path": "parse",
+    "parse_hpo_path": "parse",
+    "parse_hpo_path_v2": "parse",
+    "STORAGE_ENVS": "platforms",
+    "detect_platform": "platforms",
+    "normalize_storage_env": "platforms",
+    "clear_repo_root_cache": "roots",
+    "detect_repo_root": "roots",
+    "infer_config_dir": "roots",
+    "validate_repo_root": "roots",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, distribution="mlrig-paths")
 
 __all__ = [
+    "DriveSettings",
     "NAME_ONLY_TOKENS",
+    "NormalizePolicy",
     "PATH_TOKENS",
     "PROCESS_PATTERN_KEYS",
-    "STORAGE_ENVS",
-    "DriveSettings",
-    "NormalizePolicy",
     "PathScopeError",
     "PathsConfig",
     "PathsConfigError",
     "PathsError",
     "RepoRootSettings",
-    "__version__",
+    "STORAGE_ENVS",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -76,12 +131,14 @@ __all__ = [
     "get_cache_file_path",
     "get_cache_strategy_config",
     "get_drive_backup_base",
+    "get_logger",
     "get_drive_backup_path",
     "get_outputs_dir",
     "get_timestamped_cache_filename",
     "infer_config_dir",
     "is_drive_path",
     "is_v2_path",
+    "lazy_exports",
     "load_cache_file",
     "load_paths_config",
     "map_to_backup",

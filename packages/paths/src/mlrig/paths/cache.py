@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from mlrig.paths.config import PathsConfig, load_paths_config
 from mlrig.paths.errors import PathsError
 from mlrig.paths.files import atomic_write_json, thaw
 from mlrig.paths.layout import resolve_output_path
+from mlrig.paths.lazy import get_logger
 from mlrig.paths.normalize import normalize_component
+
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "get_cache_file_path",
@@ -24,7 +26,6 @@ __all__ = [
     "save_cache_with_dual_strategy",
 ]
 
-logger = logging.getLogger(__name__)
 
 _PATTERN_KEYS = {
     "best_configurations": "best_config_file",
@@ -115,15 +116,23 @@ def get_timestamped_cache_filename(
     return normalize_component(_PLACEHOLDER.sub(lambda m: values[m.group(1)], pattern), config.normalize)
 
 
+def _now_iso() -> str:
+    from datetime import datetime  # deferred: only writers need it
+
+    return datetime.now().isoformat()
+
+
 def _read_json(path: Path) -> Any:
     """JSON at ``path``; None (with a warning) when missing, unreadable or corrupt."""
+    import json  # deferred: only cache readers need it
+
     try:
         with path.open(encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable cache file %s: %s", path, exc)
+        get_logger(__name__).warning("ignoring unreadable cache file %s: %s", path, exc)
         return None
 
 
@@ -133,7 +142,7 @@ def _read_index(path: Path) -> list[dict[str, Any]]:
         return []
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        logger.warning("cache index %s has no 'entries' list; starting a new index", path)
+        get_logger(__name__).warning("cache index %s has no 'entries' list; starting a new index", path)
         return []
     return [e for e in entries if isinstance(e, dict)]
 
@@ -156,7 +165,7 @@ def _prune(cache_dir: Path, keep: int, protected: set[str]) -> None:
     )
     for old in files[: max(0, len(files) - keep)]:
         old.unlink(missing_ok=True)
-        logger.info("removed old cache file %s (max_files=%d)", old, keep)
+        get_logger(__name__).info("removed old cache file %s (max_files=%d)", old, keep)
 
 
 def save_cache_with_dual_strategy(
@@ -188,7 +197,7 @@ def save_cache_with_dual_strategy(
             ts_path = _unique(cache_dir, name)
         payload = dict(thaw(data))
         payload["cache_metadata"] = {
-            "saved_at": datetime.now().isoformat(),
+            "saved_at": _now_iso(),
             "timestamped_file": ts_path.name if ts_path else None,
             "cache_directory": str(cache_dir),
             "strategy": strategy.get("strategy", "dual"),
@@ -238,7 +247,7 @@ def _load_named(cache_dir: Path, name: object) -> dict[str, Any] | None:
     try:
         _safe_name(name, cache_dir)
     except PathsError as exc:
-        logger.warning("ignoring cache index entry: %s", exc)
+        get_logger(__name__).warning("ignoring cache index entry: %s", exc)
         return None
     data = _read_json(cache_dir / name)
     return data if isinstance(data, dict) else None

@@ -9,12 +9,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from mlrig.paths.errors import PathsConfigError
-from mlrig.paths.files import read_yaml_config, thaw
+from mlrig.paths.files import read_yaml_abs, read_yaml_config, thaw
 from mlrig.paths.normalize import NormalizePolicy
 from mlrig.paths.platforms import normalize_storage_env
+
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "NAME_ONLY_TOKENS",
@@ -358,7 +362,7 @@ def load_paths_config(config_dir: Path | str | None, storage_env: str | None = N
     env = None if storage_env in (None, "") else normalize_storage_env(storage_env)
     fast_key = (None if config_dir is None else os.fspath(config_dir), env)
     fast = _by_argument.get(fast_key)
-    if fast is not None and read_yaml_config(fast[0]) is fast[1]:
+    if fast is not None and read_yaml_abs(fast[0]) is fast[1]:
         return fast[2]
     path = Path(config_dir) / PATHS_FILE if config_dir is not None else _DEFAULTS_FILE
     data = read_yaml_config(path)
@@ -377,6 +381,6 @@ def load_paths_config(config_dir: Path | str | None, storage_env: str | None = N
         with _parsed_lock:
             _parsed[key] = (data, config)
     # A missing project file falls back to the defaults: watch the project file, not the defaults.
-    watched = str(Path(config_dir) / PATHS_FILE) if config_dir is not None else str(path)
-    _by_argument[fast_key] = (watched, read_yaml_config(watched), config)
+    watched = os.path.abspath(Path(config_dir) / PATHS_FILE if config_dir is not None else path)  # noqa: PTH100
+    _by_argument[fast_key] = (watched, read_yaml_abs(watched), config)
     return config

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from mlrig.paths.config import load_paths_config
 from mlrig.paths.errors import PathScopeError
 from mlrig.paths.layout import get_outputs_dir
+from mlrig.paths.lazy import get_logger
 
 __all__ = ["get_drive_backup_base", "get_drive_backup_path", "is_drive_path", "map_to_backup"]
 
-logger = logging.getLogger(__name__)
 
 DEFAULT_MOUNT_POINT = "/content/drive"
 
@@ -82,5 +81,5 @@ def get_drive_backup_path(
     try:
         return map_to_backup(local_path, root_dir, base, outputs)
     except PathScopeError as exc:
-        logger.debug("no backup path: %s", exc)
+        get_logger(__name__).debug("no backup path: %s", exc)
         return None

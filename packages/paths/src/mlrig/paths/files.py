@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from mlrig.paths.errors import PathsConfigError
+
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "atomic_write_bytes",
@@ -29,12 +30,12 @@ __all__ = [
 _RESTAT_SECONDS = 1.0
 
 
-@dataclass
 class _Entry:
-    mtime_ns: int
-    size: int
-    checked_at: float
-    value: Mapping[str, Any] | None
+    # A plain class, not a dataclass: this module is on the import path of every config reader.
+    __slots__ = ("checked_at", "mtime_ns", "size", "value")
+
+    def __init__(self, mtime_ns: int, size: int, checked_at: float, value: Mapping[str, Any] | None) -> None:
+        self.mtime_ns, self.size, self.checked_at, self.value = mtime_ns, size, checked_at, value
 
 
 _yaml_cache: dict[str, _Entry] = {}
@@ -94,10 +95,14 @@ def _parse(path: Path) -> Mapping[str, Any]:
 def read_yaml_config(path: Path | str) -> Mapping[str, Any] | None:
     """The parsed YAML mapping at ``path`` (deeply immutable), or ``None`` when the file does not exist.
 
-    Cached per resolved path and keyed by (mtime_ns, size); the file is re-stat-ed at most once per second.
+    Cached per absolute path and keyed by (mtime_ns, size); the file is re-stat-ed at most once per second.
     Raises ``PathsConfigError`` (with line/column) on bad YAML or a top level that is not a mapping.
     """
-    key = os.path.abspath(path)  # noqa: PTH100 - lexical only; resolve() would stat
+    return read_yaml_abs(os.path.abspath(path))  # noqa: PTH100 - lexical only; resolve() would stat
+
+
+def read_yaml_abs(key: str) -> Mapping[str, Any] | None:
+    """:func:`read_yaml_config` for a path already made absolute (the per-call path of config readers)."""
     now = time.monotonic()
     entry = _yaml_cache.get(key)
     if entry is not None and now - entry.checked_at < _RESTAT_SECONDS:
@@ -121,6 +126,8 @@ def read_yaml_config(path: Path | str) -> Mapping[str, Any] | None:
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, ``os.replace``."""
+    import tempfile  # deferred: it imports random, shutil and more, and only writers need it
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -142,4 +149,6 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 def atomic_write_json(path: Path | str, obj: Any, *, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON to ``path`` atomically; frozen values are thawed first."""
+    import json  # deferred: only writers need it
+
     atomic_write_text(path, json.dumps(thaw(obj), indent=indent, ensure_ascii=False, default=str) + "\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, load_paths_config
 from mlrig.paths.errors import PathsConfigError, PathsError
-from mlrig.paths.normalize import check_output_parts, normalize_component
+from mlrig.paths.normalize import NormalizePolicy, check_output_parts, normalize_component
 from mlrig.paths.platforms import normalize_storage_env
 
 __all__ = ["get_outputs_dir", "outputs_base", "render_output_path", "resolve_output_path"]
@@ -22,8 +22,20 @@ _OPTIONAL_SEGMENT_TOKENS = frozenset({"bench8"})
 
 
 def _base_str(root_dir: Path | str, config: PathsConfig) -> str:
-    # os.path on strings: this runs for every path built, and pathlib's parsing dominates otherwise.
-    return os.path.join(os.path.abspath(root_dir), config.base["outputs"])  # noqa: PTH100, PTH118
+    # os.path on strings, memoised for absolute roots: this runs for every path built.
+    root = os.fspath(root_dir)
+    key = (root, config.base["outputs"])
+    hit = _bases.get(key)
+    if hit is not None:
+        return hit
+    base = os.path.join(os.path.abspath(root), config.base["outputs"])  # noqa: PTH100, PTH118
+    # A relative root depends on the cwd: never memoised.
+    if os.path.isabs(root) and len(_bases) < 1024:  # noqa: PTH117
+        _bases[key] = base
+    return base
+
+
+_bases: dict[tuple[str, str], str] = {}
 
 
 def outputs_base(root_dir: Path | str, config: PathsConfig) -> Path:
@@ -41,15 +53,45 @@ def get_outputs_dir(
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """``pattern`` as (format string, placeholder names) per non-empty segment."""
-    return tuple((seg, tuple(_PLACEHOLDER.findall(seg))) for seg in pattern.split("/") if seg)
+def _compile(pattern: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+    """``pattern`` as (format string, placeholder names) per non-empty segment, and all names in order."""
+    segments = tuple((seg, tuple(_PLACEHOLDER.findall(seg))) for seg in pattern.split("/") if seg)
+    return segments, tuple(name for _, names in segments for name in names)
 
 
-def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> list[str]:
-    segments: list[str] = []
+# (pattern, policy id, token values...) -> segments; the entry holds the policy, so its id stays unique.
+_rendered: dict[tuple[object, ...], tuple[NormalizePolicy, tuple[str, ...]]] = {}
+_RENDERED_SIZE = 4096
+
+
+def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> tuple[str, ...]:
+    segments, all_names = _compile(pattern)
     policy = config.normalize
-    for fmt, names in _compile(pattern):
+    values = [tokens.get(name) for name in all_names]
+    # Only all-string tokens are memoised: 1 == True == 1.0 as keys, but they render differently.
+    if not all(type(value) is str for value in values):
+        return _render_segments(pattern, segments, tokens, config, what)
+    key = (pattern, id(policy), *values)
+    hit = _rendered.get(key)
+    if hit is not None and hit[0] is policy:
+        return hit[1]
+    rendered = _render_segments(pattern, segments, tokens, config, what)
+    if len(_rendered) >= _RENDERED_SIZE:
+        _rendered.clear()
+    _rendered[key] = (policy, rendered)
+    return rendered
+
+
+def _render_segments(
+    pattern: str,
+    segments: tuple[tuple[str, tuple[str, ...]], ...],
+    tokens: Mapping[str, object],
+    config: PathsConfig,
+    what: str,
+) -> tuple[str, ...]:
+    rendered: list[str] = []
+    policy = config.normalize
+    for fmt, names in segments:
         values = {name: tokens.get(name) for name in names}
         empty = [name for name, value in values.items() if value is None or value == ""]
         if empty and set(names) <= _OPTIONAL_SEGMENT_TOKENS:
@@ -59,8 +101,8 @@ def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, wha
                 f"{what}: missing token(s) {', '.join(repr(n) for n in empty)} for pattern {pattern!r} "
                 f"(from {config.file_label})"
             )
-        segments.append(fmt.format_map({n: normalize_component(v, policy) for n, v in values.items()}))
-    return segments
+        rendered.append(fmt.format_map({n: normalize_component(v, policy) for n, v in values.items()}))
+    return tuple(rendered)
 
 
 def _category_dir(config: PathsConfig, category: str) -> list[str]:

@@ -100,12 +100,24 @@ def _inside(path: str, root: str) -> bool:
     return path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+_BAD_PARTS = frozenset(("", ".", ".."))
+# Output path -> (checked at, max_path_length, Path): a finished path is re-checked against the file system at
+# most once per ``_ROOT_TTL`` (like its root) -- a run asks for its directory many times.
+_checked: dict[str, tuple[float, int | None, Path]] = {}
+_CHECKED_SIZE = 4096
+
+
 def check_output_parts(root: str, parts: list[str], max_path_length: int | None) -> Path:
     """``root/parts...`` after checking it: ``parts`` are plain components (no ``..``), so only a symlink
     inside ``root`` can lead elsewhere -- each existing component is lstat-ed once and symlinks resolved."""
-    path = os.path.join(root, *parts)
-    if not parts or any(p in ("", ".", "..") for p in parts):
+    # Plain components joined with the separator: os.path.join would re-parse every one of them.
+    path = os.sep.join((root.rstrip(os.sep), *parts))
+    if not parts or not _BAD_PARTS.isdisjoint(parts):
         raise PathScopeError(f"path {path!r} is not strictly inside the root {root!r}")
+    now = time.monotonic()
+    hit = _checked.get(path)
+    if hit is not None and now - hit[0] < _ROOT_TTL and hit[1] == max_path_length:
+        return hit[2]
     if max_path_length is not None and len(path) > max_path_length:
         raise PathsError(
             f"path {path!r} is {len(path)} characters long, "
@@ -128,7 +140,11 @@ def check_output_parts(root: str, parts: list[str], max_path_length: int | None)
             break
         if not stat.S_ISDIR(mode):
             raise PathsError(f"cannot use {path!r} as an output directory: {current!r} exists as a file")
-    return Path(path)
+    result = Path(path)
+    if len(_checked) >= _CHECKED_SIZE:
+        _checked.clear()
+    _checked[path] = (now, max_path_length, result)
+    return result
 
 
 def validate_output_path(path: Path | str, *, root: Path | str, max_path_length: int | None = None) -> Path:

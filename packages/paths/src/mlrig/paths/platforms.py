@@ -30,9 +30,18 @@ def normalize_storage_env(value: str | None) -> str:
     """The canonical storage environment for ``value`` (``azure`` → ``azureml``; ``None`` → detected)."""
     if value is None:
         return detect_platform()
+    known = _CANONICAL.get(value) if isinstance(value, str) else None
+    if known is not None:
+        return known
     if not isinstance(value, str):
         raise PathsError(f"storage_env must be a string, got {value!r}")
     canonical = _ALIASES.get(value.strip().lower(), value.strip().lower())
     if canonical not in STORAGE_ENVS:
         raise PathsError(f"unknown storage_env {value!r}; expected one of {', '.join(STORAGE_ENVS)}")
+    if len(_CANONICAL) < 64:  # bounded: arbitrary spellings must not grow it forever
+        _CANONICAL[value] = canonical
     return canonical
+
+
+# Spelling as given -> canonical name: this runs several times for every path built.
+_CANONICAL: dict[str, str] = {}

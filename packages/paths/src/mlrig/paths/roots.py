@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 
 from mlrig.paths.config import PATHS_FILE, RepoRootSettings, load_paths_config
 from mlrig.paths.errors import PathsError
+from mlrig.paths.lazy import get_logger
 from mlrig.paths.platforms import detect_platform
 
 __all__ = ["clear_repo_root_cache", "detect_repo_root", "infer_config_dir", "validate_repo_root"]
 
-logger = logging.getLogger(__name__)
 
 _CacheKey = tuple[str, str | None, str | None, str | None]
 _root_cache: dict[_CacheKey, Path] = {}
@@ -129,7 +128,9 @@ def detect_repo_root(
                 "and repository_root.search.fallback_to_cwd is false"
             )
         if cfg.warn_on_fallback:
-            logger.warning("repository root not found; falling back to the current directory %s", Path.cwd())
+            get_logger(__name__).warning(
+                "repository root not found; falling back to the current directory %s", Path.cwd()
+            )
         return Path.cwd()
     if cfg.cache_enabled:
         with _root_lock:
