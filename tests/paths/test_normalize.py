@@ -52,3 +52,15 @@ def test_truncation_respects_utf8_bytes() -> None:
     out = normalize_component("é" * 200, NormalizePolicy(max_component_length=255))
     assert len(out.encode("utf-8")) <= 255
     assert out == "é" * 127
+
+
+def test_is_within_compares_whole_components() -> None:
+    from mlrig.paths import is_within
+
+    assert is_within("/data/x", "/data")
+    assert is_within("/data", "/data")
+    assert not is_within("/data", "/data", strict=True)
+    assert is_within("/data/x", "/data/", strict=True)
+    assert not is_within("/data2/x", "/data")
+    assert not is_within("/dat", "/data")
+    assert is_within("/anything", "/")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlrig.naming import (
     build_mlflow_experiment_name,
@@ -45,6 +45,25 @@ __all__ = ["StageResult", "run_benchmarking", "run_conversion", "run_final_train
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "stage_result.json"
+
+_T = TypeVar("_T", MLflowTrainingTracker, MLflowConversionTracker, MLflowBenchmarkTracker)
+
+
+def _tracker(
+    cls: type[_T],
+    experiment: ExperimentConfig,
+    stage: str,
+    tracking_uri: str | None,
+    config_dir: Path,
+    root_dir: Path,
+) -> _T:
+    """The stage's tracker, on the experiment ``<experiment>-<stage>`` named by mlrig.naming."""
+    return cls(
+        build_mlflow_experiment_name(experiment.name, stage),
+        tracking_uri=tracking_uri,
+        config_dir=config_dir,
+        root_dir=root_dir,
+    )
 
 
 @dataclass(frozen=True)
@@ -173,12 +192,7 @@ def run_final_training(
     ctx = context(variant)
     out = build_output_path(root_dir, ctx, config_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tracker = MLflowTrainingTracker(
-        build_mlflow_experiment_name(experiment.name, "training"),
-        tracking_uri=tracking_uri,
-        config_dir=config_dir,
-        root_dir=root_dir,
-    )
+    tracker = _tracker(MLflowTrainingTracker, experiment, "training", tracking_uri, config_dir, root_dir)
     with tracker.start_training_run(None, champion.backbone, "final", context=ctx, output_dir=out) as handle:
         metrics = train_fn(
             TrainRequest(
@@ -228,12 +242,7 @@ def run_conversion(
     out, reused = _prepare("conversion", root_dir, ctx, config_dir)
     if reused is not None:
         return reused
-    tracker = MLflowConversionTracker(
-        build_mlflow_experiment_name(experiment.name, "conversion"),
-        tracking_uri=tracking_uri,
-        config_dir=config_dir,
-        root_dir=root_dir,
-    )
+    tracker = _tracker(MLflowConversionTracker, experiment, "conversion", tracking_uri, config_dir, root_dir)
     fmt = str((experiment.conversion.get("target") or {}).get("format", "onnx"))
     quantization = str((experiment.conversion.get(fmt) or {}).get("quantization", "none"))
     with tracker.start_conversion_run(
@@ -282,12 +291,7 @@ def run_benchmarking(
     out, reused = _prepare("benchmarking", root_dir, ctx, config_dir)
     if reused is not None:
         return reused
-    tracker = MLflowBenchmarkTracker(
-        build_mlflow_experiment_name(experiment.name, "benchmark"),
-        tracking_uri=tracking_uri,
-        config_dir=config_dir,
-        root_dir=root_dir,
-    )
+    tracker = _tracker(MLflowBenchmarkTracker, experiment, "benchmark", tracking_uri, config_dir, root_dir)
     with tracker.start_benchmark_run(
         None,
         champion.backbone,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         thaw,
     )
     from mlrig.paths.layout import get_outputs_dir, outputs_base, render_output_path, resolve_output_path
-    from mlrig.paths.normalize import NormalizePolicy, normalize_component, validate_output_path
+    from mlrig.paths.normalize import NormalizePolicy, is_within, normalize_component, validate_output_path
     from mlrig.paths.parse import (
         find_study_by_hash,
         find_trial_by_hash,
@@ -88,6 +88,7 @@ _EXPORTS = {
     "render_output_path": "layout",
     "resolve_output_path": "layout",
     "NormalizePolicy": "normalize",
+    "is_within": "normalize",
     "normalize_component": "normalize",
     "validate_output_path": "normalize",
     "find_study_by_hash": "parse",
@@ -138,6 +139,7 @@ __all__ = [
     "infer_config_dir",
     "is_drive_path",
     "is_v2_path",
+    "is_within",
     "lazy_exports",
     "load_cache_file",
     "load_paths_config",

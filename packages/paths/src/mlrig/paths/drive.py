@@ -9,15 +9,12 @@ from mlrig.paths.config import load_paths_config
 from mlrig.paths.errors import PathScopeError
 from mlrig.paths.layout import get_outputs_dir
 from mlrig.paths.lazy import get_logger
+from mlrig.paths.normalize import is_within
 
 __all__ = ["get_drive_backup_base", "get_drive_backup_path", "is_drive_path", "map_to_backup"]
 
 
 DEFAULT_MOUNT_POINT = "/content/drive"
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def is_drive_path(path: Path | str, mount_point: Path | str = DEFAULT_MOUNT_POINT) -> bool:
@@ -28,7 +25,7 @@ def is_drive_path(path: Path | str, mount_point: Path | str = DEFAULT_MOUNT_POIN
     text = os.fspath(path)
     if not os.path.isabs(text):  # noqa: PTH117 - str in, no Path objects on this path
         return False
-    return _inside(os.path.normpath(text), os.path.normpath(os.fspath(mount_point)))
+    return is_within(os.path.normpath(text), os.path.normpath(os.fspath(mount_point)))
 
 
 def map_to_backup(
@@ -46,18 +43,19 @@ def map_to_backup(
         local = root / local
     real = os.path.realpath(local)
     real_backup = os.path.realpath(backup_root)
-    if _inside(real, real_backup):
+    if is_within(real, real_backup):
         raise PathScopeError(f"{str(local_path)!r} is already on the backup side ({real_backup})")
     outputs = Path(os.path.normpath(root / outputs_dir))
     real_outputs = os.path.realpath(outputs)
-    if not _inside(real, real_outputs):
+    if not is_within(real, real_outputs):
         raise PathScopeError(
             f"{str(local_path)!r} (resolved {real!r}) is not inside the outputs directory {real_outputs!r}"
         )
     relative = os.path.relpath(real, real_outputs)
     # The backup mirrors the outputs folder as the repo names it (``outputs/...``), even when that folder is
     # a symlink to another volume; an outputs dir outside the root mirrors under its own name.
-    prefix = Path(os.path.relpath(outputs, root)) if _inside(str(outputs), str(root)) else Path(outputs.name)
+    inside = is_within(str(outputs), str(root))
+    prefix = Path(os.path.relpath(outputs, root)) if inside else Path(outputs.name)
     return Path(backup_root) / prefix if relative == "." else Path(backup_root) / prefix / relative
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlrig.paths.errors import PathScopeError, PathsError
 
-__all__ = ["NormalizePolicy", "normalize_component", "validate_output_path"]
+__all__ = ["NormalizePolicy", "is_within", "normalize_component", "validate_output_path"]
 
 # Separators and NUL are never allowed inside a component, whatever the policy says.
 _ALWAYS_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
@@ -96,7 +96,11 @@ def _real_root(root: str) -> str:
     return real
 
 
-def _inside(path: str, root: str) -> bool:
+def is_within(path: str, root: str, *, strict: bool = False) -> bool:
+    """Whether the normalised absolute path string ``path`` is ``root`` or below it, comparing whole
+    components (``/data2`` is not within ``/data``); ``strict=True`` excludes ``root`` itself."""
+    if path == root:
+        return not strict
     return path.startswith(root.rstrip(os.sep) + os.sep)
 
 
@@ -133,7 +137,7 @@ def check_output_parts(root: str, parts: list[str], max_path_length: int | None)
             break  # nothing below exists yet, so nothing below can be a symlink
         if stat.S_ISLNK(mode):
             real = os.path.realpath(os.path.join(current, *parts[i + 1 :]))
-            if not _inside(real, real_root):
+            if not is_within(real, real_root, strict=True):
                 raise PathScopeError(f"path {path!r} resolves to {real!r}, outside the root {real_root!r}")
             if os.path.isfile(real):
                 raise PathsError(f"cannot use {path!r} as an output directory: it exists as a file")
@@ -155,12 +159,12 @@ def validate_output_path(path: Path | str, *, root: Path | str, max_path_length:
     """
     candidate = os.path.abspath(path)  # noqa: PTH100 - lexical; symlinks are checked below
     root_abs = os.path.abspath(root)  # noqa: PTH100
-    if _inside(candidate, root_abs) and ".." not in candidate.split(os.sep):
+    if is_within(candidate, root_abs, strict=True) and ".." not in candidate.split(os.sep):
         return check_output_parts(
             root_abs, candidate[len(root_abs.rstrip(os.sep)) + 1 :].split(os.sep), max_path_length
         )
     real, real_root = os.path.realpath(candidate), _real_root(root_abs)
-    if not _inside(real, real_root):
+    if not is_within(real, real_root, strict=True):
         raise PathScopeError(f"path {str(path)!r} resolves to {real!r}, outside the root {real_root!r}")
     return check_output_parts(
         real_root, real[len(real_root.rstrip(os.sep)) + 1 :].split(os.sep), max_path_length

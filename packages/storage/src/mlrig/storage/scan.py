@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlrig.paths import is_within
 from mlrig.storage.fileops import (
     SQLITE_SIDECARS,
     SQLITE_SUFFIXES,
@@ -36,7 +37,7 @@ def _is_manifest_temp(name: str) -> bool:
 
 def inside_any(path: str, roots: Iterable[str]) -> bool:
     """Whether the real path string ``path`` equals or lies under one of ``roots`` (real path strings)."""
-    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+    return any(is_within(path, root) for root in roots)
 
 
 @dataclass
