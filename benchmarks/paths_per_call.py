@@ -59,7 +59,7 @@ def main() -> int:
                 environment="local",
                 storage_env="local",
                 study_key_hash="350a79aa" * 8,
-                trial_key_hash=f"{i:064x}",
+                trial_key_hash=f"{i:08x}" + "0" * 56,  # the first 8 characters name the folder
                 trial_id=f"trial_{i}",
                 trial_number=i,
             )
