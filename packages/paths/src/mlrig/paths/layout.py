@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, load_paths_config
 from mlrig.paths.errors import PathsConfigError, PathsError
-from mlrig.paths.normalize import NormalizePolicy, check_output_parts, normalize_component
+from mlrig.paths.normalize import check_output_parts, normalize_component
 from mlrig.paths.platforms import normalize_storage_env
 
 __all__ = ["get_outputs_dir", "outputs_base", "render_output_path", "resolve_output_path"]
 
-_PLACEHOLDER = re.compile(r"{([^{}]*)}")
 # A pattern segment made only of this token disappears when the token is empty (benchmarks without a
 # benchmark-config hash have no ``bench-`` level); every other token is required.
 _OPTIONAL_SEGMENT_TOKENS = frozenset({"bench8"})
@@ -53,47 +51,24 @@ def get_outputs_dir(
 
 
 @functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
-    """``pattern`` as (format string, placeholder names) per non-empty segment, and all names in order."""
-    segments = tuple((seg, tuple(_PLACEHOLDER.findall(seg))) for seg in pattern.split("/") if seg)
-    return segments, tuple(name for _, names in segments for name in names)
+def _compile(pattern: str) -> tuple[tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]], ...]:
+    """``pattern`` per non-empty segment: its (literal text, placeholder name) pieces as ``str.format`` reads
+    them (``{{`` is a literal brace), and its placeholder names."""
+    import string  # deferred: needed once per pattern
+
+    compiled = []
+    for seg in pattern.split("/"):
+        if seg:
+            pieces = tuple((text, name) for text, name, _, _ in string.Formatter().parse(seg))
+            compiled.append((pieces, tuple(name for _, name in pieces if name is not None)))
+    return tuple(compiled)
 
 
-# (pattern, policy id, token values...) -> segments; the entry holds the policy, so its id stays unique.
-_rendered: dict[tuple[object, ...], tuple[NormalizePolicy, tuple[str, ...]]] = {}
-_RENDERED_SIZE = 4096
-
-
-def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> tuple[str, ...]:
-    segments, all_names = _compile(pattern)
+def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> list[str]:
+    segments: list[str] = []
     policy = config.normalize
-    values = [tokens.get(name) for name in all_names]
-    # Only all-string tokens are memoised: 1 == True == 1.0 as keys, but they render differently.
-    if not all(type(value) is str for value in values):
-        return _render_segments(pattern, segments, tokens, config, what)
-    key = (pattern, id(policy), *values)
-    hit = _rendered.get(key)
-    if hit is not None and hit[0] is policy:
-        return hit[1]
-    rendered = _render_segments(pattern, segments, tokens, config, what)
-    if len(_rendered) >= _RENDERED_SIZE:
-        _rendered.clear()
-    _rendered[key] = (policy, rendered)
-    return rendered
-
-
-def _render_segments(
-    pattern: str,
-    segments: tuple[tuple[str, tuple[str, ...]], ...],
-    tokens: Mapping[str, object],
-    config: PathsConfig,
-    what: str,
-) -> tuple[str, ...]:
-    rendered: list[str] = []
-    policy = config.normalize
-    for fmt, names in segments:
-        values = {name: tokens.get(name) for name in names}
-        empty = [name for name, value in values.items() if value is None or value == ""]
+    for pieces, names in _compile(pattern):
+        empty = [name for name in names if tokens.get(name) in (None, "")]
         if empty and set(names) <= _OPTIONAL_SEGMENT_TOKENS:
             continue
         if empty:
@@ -101,8 +76,15 @@ def _render_segments(
                 f"{what}: missing token(s) {', '.join(repr(n) for n in empty)} for pattern {pattern!r} "
                 f"(from {config.file_label})"
             )
-        rendered.append(fmt.format_map({n: normalize_component(v, policy) for n, v in values.items()}))
-    return tuple(rendered)
+        segments.append(
+            "".join(
+                [
+                    text if name is None else text + normalize_component(tokens[name], policy)
+                    for text, name in pieces
+                ]
+            )
+        )
+    return segments
 
 
 def _category_dir(config: PathsConfig, category: str) -> list[str]:
@@ -144,7 +126,8 @@ def render_output_path(
             file=config.file_label,
             key=f"patterns.{key}",
         )
-    values = {**tokens, "storage_env": env}
+    # The env is a token too; naming's tokens already carry it, so the copy is usually not needed.
+    values = tokens if tokens.get("storage_env") == env else {**tokens, "storage_env": env}
     segments = _render(pattern, values, config, f"process_type {process_type!r}")
     if process_type == "best_configurations":
         parts = _category_dir(config, "cache")
