@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -159,8 +161,6 @@ def test_read_yaml_config_caches_and_restats_at_most_once_per_second(tmp_path: P
     path = tmp_path / "x.yaml"
     assert read_yaml_config(path) is None
     path.write_text("a: 1\n")
-    import os
-    import time
 
     # Not seen yet: the missing-file answer is trusted for up to a second.
     assert read_yaml_config(path) is None
@@ -191,3 +191,15 @@ def test_normalize_storage_env(no_platform_env: None) -> None:
     assert normalize_storage_env(None) == "local"
     with pytest.raises(PathsError, match="'mars'"):
         normalize_storage_env("mars")
+
+
+def test_detect_platform_sees_a_changed_marker_within_a_second(
+    monkeypatch: pytest.MonkeyPatch, no_platform_env: None
+) -> None:
+    # Detection is remembered while the environment keeps its size; a marker changed in place (same number of
+    # variables) is seen once that second is over.
+    monkeypatch.setenv("COLAB_GPU", "1")
+    assert detect_platform() == "colab"
+    monkeypatch.setenv("COLAB_GPU", "")
+    time.sleep(1.1)
+    assert detect_platform() == "local"

@@ -206,6 +206,68 @@ def test_checks_are_redone_after_the_memo_expires(tmp_path: Path) -> None:
         validate_output_path(root / "c" / "d", root=root)
 
 
+def test_new_folders_in_a_known_parent_are_checked_at_once(tmp_path: Path) -> None:
+    # A sweep asks for many new folders in one parent; the parent's check is reused for a second, but each
+    # new folder itself is looked at when first asked for.
+    root = tmp_path / "outputs"
+    (root / "study").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert validate_output_path(root / "study" / "t1", root=root) == root / "study" / "t1"
+    os.symlink(outside, root / "study" / "t2")
+    (root / "study" / "t3").write_text("x")
+    (root / "study" / "t4").mkdir()
+    with pytest.raises(PathScopeError, match="elsewhere"):
+        validate_output_path(root / "study" / "t2", root=root)
+    with pytest.raises(PathsError, match="exists as a file"):
+        validate_output_path(root / "study" / "t3", root=root)
+    got = validate_output_path(root / "study" / "t4", root=root)
+    expected = root / "study" / "t4"
+    assert (got, str(got), got.parts, got.name, got.parent) == (
+        expected,
+        str(expected),
+        expected.parts,
+        "t4",
+        expected.parent,
+    )
+    assert type(got) is type(expected)
+    (got / "inner").write_text("x")
+    with pytest.raises(PathsError, match="exists as a file"):
+        validate_output_path(root / "study" / "t4" / "inner", root=root)
+
+
+def test_a_parent_swapped_for_a_symlink_is_caught_after_a_second(tmp_path: Path) -> None:
+    import time
+
+    root = tmp_path / "outputs"
+    (root / "known").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert validate_output_path(root / "known" / "t1", root=root) == root / "known" / "t1"
+    assert validate_output_path(root / "missing" / "t1", root=root) == root / "missing" / "t1"
+    (root / "known").rmdir()
+    os.symlink(outside, root / "known")
+    os.symlink(outside, root / "missing")
+    time.sleep(1.1)
+    for parent in ("known", "missing"):
+        with pytest.raises(PathScopeError, match="elsewhere"):
+            validate_output_path(root / parent / "t2", root=root)
+
+
+def test_remembered_checks_belong_to_their_root(tmp_path: Path) -> None:
+    # outputs/ is a symlink to a volume outside the project: fine when outputs/ is the root asked about, not
+    # when the project is -- whichever was asked first.
+    project, volume = tmp_path / "project", tmp_path / "volume"
+    project.mkdir()
+    (volume / "hpo").mkdir(parents=True)
+    os.symlink(volume, project / "outputs")
+    for leaf in ("t1", "t2"):
+        path = project / "outputs" / "hpo" / leaf
+        assert validate_output_path(path, root=project / "outputs") == path
+        with pytest.raises(PathScopeError, match="volume"):
+            validate_output_path(path, root=project)
+
+
 def test_memoised_check_still_applies_each_max_path_length(tmp_path: Path) -> None:
     root = tmp_path / "outputs"
     root.mkdir()

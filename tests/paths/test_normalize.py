@@ -64,3 +64,48 @@ def test_is_within_compares_whole_components() -> None:
     assert not is_within("/data2/x", "/data")
     assert not is_within("/dat", "/data")
     assert is_within("/anything", "/")
+
+
+def _stepwise(text: str, policy: NormalizePolicy) -> str:
+    # The rule as the reference notes state it, one step after the other.
+    for old, new in policy.replace:
+        if old:
+            text = text.replace(old, new)
+    for char in policy.forbidden_chars:
+        text = text.replace(char, "_")
+    if policy.lowercase:
+        text = text.lower()
+    text = "".join("_" if c in "/\\" or ord(c) < 0x20 or c == "\x7f" else c for c in text)
+    limit = max(1, policy.max_component_length)
+    text = text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+    if text.strip(".") == "":
+        text = "_" * max(1, min(len(text), policy.max_component_length))
+    return text
+
+
+# A small alphabet, so that replacements, forbidden characters, case and separators meet each other.
+_CHARS = st.sampled_from("aAbB_-./\\\x00 é")
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.text(_CHARS, max_size=12),
+    st.dictionaries(st.text(_CHARS, min_size=1, max_size=2), st.text(_CHARS, max_size=2), max_size=4),
+    st.text(_CHARS, max_size=3),
+    st.booleans(),
+    st.integers(min_value=0, max_value=8),
+)
+def test_one_pass_normalisation_equals_the_stepwise_rule(
+    value: str, replace: dict[str, str], forbidden: str, lower: bool, limit: int
+) -> None:
+    # Policies whose steps can be applied as one translation table take a fast path; any policy must give
+    # the same component as applying each step in turn.
+    policy = NormalizePolicy(
+        replace=tuple(replace.items()), forbidden_chars=forbidden, lowercase=lower, max_component_length=limit
+    )
+    assert normalize_component(value, policy) == _stepwise(value, policy)
+
+
+def test_reference_policy_equals_the_stepwise_rule_on_names_and_hashes() -> None:
+    for value in ("distilbert", "DeBERTa-v3 base", "350a79aa", "a:b*c", "trial_1", "x" * 300, "...", ""):
+        assert normalize_component(value, REFERENCE_POLICY) == _stepwise(value, REFERENCE_POLICY)

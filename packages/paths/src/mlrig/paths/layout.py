@@ -50,25 +50,52 @@ def get_outputs_dir(
     return outputs_base(root_dir, config)
 
 
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> tuple[tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]], ...]:
-    """``pattern`` per non-empty segment: its (literal text, placeholder name) pieces as ``str.format`` reads
-    them (``{{`` is a literal brace), and its placeholder names."""
-    import string  # deferred: needed once per pattern
+class _Compiled:
+    """A pattern's non-empty segments as ``%``-templates (one per segment, and all of them joined by ``/``),
+    its placeholder names, and each segment's names -- as ``str.format`` reads them (``{{`` is a brace)."""
 
-    compiled = []
-    for seg in pattern.split("/"):
-        if seg:
-            pieces = tuple((text, name) for text, name, _, _ in string.Formatter().parse(seg))
-            compiled.append((pieces, tuple(name for _, name in pieces if name is not None)))
-    return tuple(compiled)
+    __slots__ = ("joined", "names", "segment_names", "segments")
+
+    def __init__(self, pattern: str) -> None:
+        import string  # deferred: needed once per pattern
+
+        segments: list[str] = []
+        segment_names: list[tuple[str, ...]] = []
+        for seg in pattern.split("/"):
+            if seg:
+                pieces = list(string.Formatter().parse(seg))
+                segments.append(
+                    "".join(
+                        text.replace("%", "%%") + ("" if name is None else f"%({name})s")
+                        for text, name, _, _ in pieces
+                    )
+                )
+                segment_names.append(tuple(name for _, name, _, _ in pieces if name is not None))
+        self.segments = tuple(segments)
+        self.segment_names = tuple(segment_names)
+        self.names = tuple(dict.fromkeys(name for names in segment_names for name in names))
+        self.joined = "/".join(segments)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(pattern: str) -> _Compiled:
+    return _Compiled(pattern)
 
 
 def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> list[str]:
-    segments: list[str] = []
+    compiled = _compile(pattern)
     policy = config.normalize
-    for pieces, names in _compile(pattern):
-        empty = [name for name in names if tokens.get(name) in (None, "")]
+    values = {}
+    for name in compiled.names:
+        value = tokens.get(name)
+        if value is not None and value != "":
+            values[name] = normalize_component(value, policy)
+    if len(values) == len(compiled.names):
+        # Normalised values hold no separator, so every "/" of the rendered text is a segment boundary.
+        return (compiled.joined % values).split("/")
+    segments = []
+    for template, names in zip(compiled.segments, compiled.segment_names, strict=True):
+        empty = [name for name in names if name not in values]
         if empty and set(names) <= _OPTIONAL_SEGMENT_TOKENS:
             continue
         if empty:
@@ -76,14 +103,7 @@ def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, wha
                 f"{what}: missing token(s) {', '.join(repr(n) for n in empty)} for pattern {pattern!r} "
                 f"(from {config.file_label})"
             )
-        segments.append(
-            "".join(
-                [
-                    text if name is None else text + normalize_component(tokens[name], policy)
-                    for text, name in pieces
-                ]
-            )
-        )
+        segments.append(template % values)
     return segments
 
 

@@ -9,15 +9,24 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrig.paths.errors import PathScopeError, PathsError
+
+# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 
 __all__ = ["NormalizePolicy", "is_within", "normalize_component", "validate_output_path"]
 
 # Separators and NUL are never allowed inside a component, whatever the policy says.
 _ALWAYS_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
+_UNSAFE_CHARS = "/\\" + "".join(map(chr, range(0x20))) + "\x7f"
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,32 @@ class NormalizePolicy:
     lowercase: bool = False
     max_component_length: int = 255
     max_path_length: int | None = None
+    # The whole policy as one str.translate table, when applying it at once equals applying it step by step.
+    _table: dict[int, str] | None = field(init=False, repr=False, compare=False, default=None)
+    _keeps_alnum: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self) -> None:
+        table = _one_pass_table(self)
+        object.__setattr__(self, "_table", table)
+        keeps_alnum = table is not None and not any(chr(c).isascii() and chr(c).isalnum() for c in table)
+        object.__setattr__(self, "_keeps_alnum", keeps_alnum)
+
+
+def _one_pass_table(pol: NormalizePolicy) -> dict[int, str] | None:
+    """``pol``'s replacements, forbidden and unsafe characters as one translation table for ASCII input, or
+    ``None`` when a step could act on what an earlier step produced (multi-character keys, replacement text
+    containing a character that is itself replaced, forbidden or unsafe, or non-ASCII replacement text)."""
+    replace = [(old, new) for old, new in pol.replace if old]
+    if any(len(old) != 1 for old, _ in replace):
+        return None
+    produced = "".join(new for _, new in replace)
+    acted_on = {old for old, _ in replace} | set(pol.forbidden_chars) | set(_UNSAFE_CHARS)
+    if not produced.isascii() or not acted_on.isdisjoint(produced):
+        return None
+    # Later steps only see what earlier ones left: the replacement map overrides the other two.
+    table = dict.fromkeys(map(ord, _UNSAFE_CHARS + pol.forbidden_chars), "_")
+    table.update((ord(old), new) for old, new in replace)
+    return table
 
 
 _DEFAULT_POLICY = NormalizePolicy()
@@ -50,23 +85,24 @@ def normalize_component(value: object, policy: NormalizePolicy | None = None) ->
     """
     text = "" if value is None else str(value)
     pol = policy or _DEFAULT_POLICY
-    # Keyed by the policy's identity (hashing the policy costs more than the lookup saves); the entry keeps
-    # the policy alive, so an id can't be reused while its entry exists.
-    hit = _memo.get((text, id(pol)))
-    if hit is not None and hit[0] is pol:
-        return hit[1]
-    if len(_memo) >= _MEMO_SIZE:
-        _memo.clear()
-    result = _normalize(text, pol)
-    _memo[(text, id(pol))] = (pol, result)
-    return result
+    table = pol._table
+    if table is None or not text.isascii():
+        return _normalize_stepwise(text, pol)
+    # ASCII in, ASCII out: lowercasing can't make a character unsafe, and characters are bytes. Hashes and
+    # plain names are letters and digits, which the table usually leaves alone.
+    if not (text.isalnum() and pol._keeps_alnum):
+        text = text.translate(table)
+    if pol.lowercase:
+        text = text.lower()
+    limit = max(1, pol.max_component_length)
+    if len(text) > limit:
+        text = text[:limit]
+    if text.strip(".") == "":
+        text = "_" * max(1, min(len(text), pol.max_component_length))
+    return text
 
 
-_MEMO_SIZE = 8192
-_memo: dict[tuple[str, int], tuple[NormalizePolicy, str]] = {}
-
-
-def _normalize(text: str, pol: NormalizePolicy) -> str:
+def _normalize_stepwise(text: str, pol: NormalizePolicy) -> str:
     for old, new in pol.replace:
         if old:
             text = text.replace(old, new)
@@ -105,21 +141,79 @@ def is_within(path: str, root: str, *, strict: bool = False) -> bool:
 
 
 _BAD_PARTS = frozenset(("", ".", ".."))
-# Output path -> (checked at, max_path_length, Path): a finished path is re-checked against the file system at
-# most once per ``_ROOT_TTL`` (like its root) -- a run asks for its directory many times.
-_checked: dict[str, tuple[float, int | None, Path]] = {}
-_CHECKED_SIZE = 4096
+# What a check learnt is reused for at most ``_ROOT_TTL`` (like the root's realpath): a run asks for its
+# directory many times, and a sweep asks for many new folders in the same parent. Both are keyed by the root
+# too: a symlink can be fine under one root and lead out of another.
+# (root, output path) -> (checked at, max_path_length, Path).
+_checked: dict[tuple[str, str], tuple[float, int | None, Path]] = {}
+# (root, directory) -> (checked at, whether anything below it can exist, its Path). True: every level from
+# the root down to it is a real directory (or it is the root), so a child needs one lstat; False: a level
+# down to it is missing, so nothing below it exists.
+_dirs: dict[tuple[str, str], tuple[float, bool, Path]] = {}
+_MEMO_SIZE = 4096
+# A new folder's Path is its checked parent's plus one name known to be a single plain component: pathlib's
+# own helper for that (what Path.iterdir uses) skips re-parsing it, which "/" does -- most of a sweep's cost
+# per new trial folder. It is private, so the public "/" stands in wherever it is missing.
+_child: Callable[[Path, str], Path] = getattr(Path, "_make_child_relpath", None) or Path.joinpath
+
+
+def _remember(memo: dict[tuple[str, str], _T], key: tuple[str, str], entry: _T) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = entry
+
+
+# Asking whether a name exists costs no exception when it does not -- the usual answer for a new folder.
+_ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
+
+
+def _level(current: str, path: str, root: str, rest: list[str]) -> bool | None:
+    """Check one level ``current`` of ``path``: True when it is a real directory, False when it does not
+    exist, None when it is a symlink (then the whole path was resolved and checked); raises when it is a file
+    or the symlink leads outside ``root`` (symlinks resolved)."""
+    if _ACCESS_NOFOLLOW and not os.access(current, os.F_OK, follow_symlinks=False):
+        return False
+    try:
+        mode = os.lstat(current).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if stat.S_ISLNK(mode):
+        real_root = _real_root(root)
+        real = os.path.realpath(os.path.join(current, *rest))
+        if not is_within(real, real_root, strict=True):
+            raise PathScopeError(f"path {path!r} resolves to {real!r}, outside the root {real_root!r}")
+        if os.path.isfile(real):
+            raise PathsError(f"cannot use {path!r} as an output directory: it exists as a file")
+        return None
+    if not stat.S_ISDIR(mode):
+        raise PathsError(f"cannot use {path!r} as an output directory: {current!r} exists as a file")
+    return True
+
+
+def _walk(root: str, parts: list[str], path: str) -> int | None:
+    """Check each existing level of ``root/parts`` (from the root's real path): the index of the first
+    missing one (``len(parts)`` when all exist), or None when a symlink was met (and the path behind it
+    checked)."""
+    current = _real_root(root)
+    for i, part in enumerate(parts):
+        current = os.path.join(current, part)
+        state = _level(current, path, root, parts[i + 1 :])
+        if state is None:
+            return None
+        if not state:
+            return i
+    return len(parts)
 
 
 def check_output_parts(root: str, parts: list[str], max_path_length: int | None) -> Path:
     """``root/parts...`` after checking it: ``parts`` are plain components (no ``..``), so only a symlink
-    inside ``root`` can lead elsewhere -- each existing component is lstat-ed once and symlinks resolved."""
+    inside ``root`` can lead elsewhere -- each existing component is lstat-ed and symlinks resolved."""
     # Plain components joined with the separator: os.path.join would re-parse every one of them.
     path = os.sep.join((root.rstrip(os.sep), *parts))
     if not parts or not _BAD_PARTS.isdisjoint(parts):
         raise PathScopeError(f"path {path!r} is not strictly inside the root {root!r}")
     now = time.monotonic()
-    hit = _checked.get(path)
+    hit = _checked.get((root, path))
     if hit is not None and now - hit[0] < _ROOT_TTL and hit[1] == max_path_length:
         return hit[2]
     if max_path_length is not None and len(path) > max_path_length:
@@ -127,27 +221,21 @@ def check_output_parts(root: str, parts: list[str], max_path_length: int | None)
             f"path {path!r} is {len(path)} characters long, "
             f"over normalize_paths.max_path_length={max_path_length}"
         )
-    real_root = _real_root(root)
-    current = real_root
-    for i, part in enumerate(parts):
-        current = os.path.join(current, part)
-        try:
-            mode = os.lstat(current).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            break  # nothing below exists yet, so nothing below can be a symlink
-        if stat.S_ISLNK(mode):
-            real = os.path.realpath(os.path.join(current, *parts[i + 1 :]))
-            if not is_within(real, real_root, strict=True):
-                raise PathScopeError(f"path {path!r} resolves to {real!r}, outside the root {real_root!r}")
-            if os.path.isfile(real):
-                raise PathsError(f"cannot use {path!r} as an output directory: it exists as a file")
-            break
-        if not stat.S_ISDIR(mode):
-            raise PathsError(f"cannot use {path!r} as an output directory: {current!r} exists as a file")
-    result = Path(path)
-    if len(_checked) >= _CHECKED_SIZE:
-        _checked.clear()
-    _checked[path] = (now, max_path_length, result)
+    leaf = parts[-1]
+    parent = path[: -len(leaf) - 1]
+    known = _dirs.get((root, parent))
+    if known is not None and now - known[0] < _ROOT_TTL:
+        is_dir = known[1] and _level(path, path, root, [])
+        result = _child(known[2], leaf)
+    else:
+        first_missing = _walk(root, parts, path)
+        result = Path(path)
+        if first_missing is not None:
+            _remember(_dirs, (root, parent), (now, first_missing >= len(parts) - 1, result.parent))
+        is_dir = first_missing == len(parts)
+    if is_dir:
+        _remember(_dirs, (root, path), (now, True, result))
+    _remember(_checked, (root, path), (now, max_path_length, result))
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from mlrig.paths.errors import PathsError
 
@@ -19,11 +20,25 @@ _MARKERS = (
 
 
 def detect_platform() -> str:
-    """``local``, ``colab``, ``kaggle`` or ``azureml``, from the platforms' environment markers."""
-    for name, variables in _MARKERS:
-        if any(os.environ.get(var) for var in variables):
-            return name
-    return "local"
+    """``local``, ``colab``, ``kaggle`` or ``azureml``, from the platforms' environment markers.
+
+    The markers are read again whenever the environment gains or loses a variable, and at least once a second.
+    """
+    global _detected
+    now, size = time.monotonic(), len(os.environ)
+    hit = _detected
+    if hit is not None and hit[1] == size and now - hit[0] < _DETECTED_TTL:
+        return hit[2]
+    # Each absent variable costs a KeyError inside os.environ.get (~1.5 us): this runs for every path built.
+    found = next(
+        (name for name, variables in _MARKERS if any(os.environ.get(var) for var in variables)), "local"
+    )
+    _detected = (now, size, found)
+    return found
+
+
+_detected: tuple[float, int, str] | None = None
+_DETECTED_TTL = 1.0
 
 
 def normalize_storage_env(value: str | None) -> str:
