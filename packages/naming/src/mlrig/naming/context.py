@@ -222,6 +222,7 @@ class NamingContext:
             self.trial_key_hash or "",
             self.benchmark_config_hash or "",
         )
+        conv8, study8, trial8, bench8 = conv[:8], study[:8], trial[:8], bench[:8]
         tokens = {
             "environment": self.environment or "",
             "storage_env": self.storage_env or "",
@@ -238,16 +239,16 @@ class NamingContext:
             "benchmark_config_hash": bench,
             "spec8": spec8,
             "exec8": exec8,
-            "conv8": conv[:8],
-            "study8": study[:8],
-            "trial8": trial[:8],
-            "bench8": bench[:8],
+            "conv8": conv8,
+            "study8": study8,
+            "trial8": trial8,
+            "bench8": bench8,
             "spec_hash": spec8,
             "exec_hash": exec8,
-            "conv_hash": conv[:8],
-            "study_hash": study[:8],
-            "trial_hash": trial[:8],
-            "bench_hash": bench[:8],
+            "conv_hash": conv8,
+            "study_hash": study8,
+            "trial_hash": trial8,
+            "bench_hash": bench8,
         }
         if self.study_name is not None:
             tokens["study_name"] = self.study_name

@@ -82,7 +82,9 @@ def _compile(pattern: str) -> _Compiled:
     return _Compiled(pattern)
 
 
-def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: str) -> list[str]:
+def _render(
+    pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: tuple[str, str]
+) -> list[str]:
     compiled = _compile(pattern)
     policy = config.normalize
     values = {}
@@ -100,7 +102,8 @@ def _render(pattern: str, tokens: Mapping[str, object], config: PathsConfig, wha
             continue
         if empty:
             raise PathsError(
-                f"{what}: missing token(s) {', '.join(repr(n) for n in empty)} for pattern {pattern!r} "
+                f"{what[0]} {what[1]!r}: missing token(s) {', '.join(repr(n) for n in empty)} "
+                f"for pattern {pattern!r} "
                 f"(from {config.file_label})"
             )
         segments.append(template % values)
@@ -148,7 +151,7 @@ def render_output_path(
         )
     # The env is a token too; naming's tokens already carry it, so the copy is usually not needed.
     values = tokens if tokens.get("storage_env") == env else {**tokens, "storage_env": env}
-    segments = _render(pattern, values, config, f"process_type {process_type!r}")
+    segments = _render(pattern, values, config, ("process_type", process_type))
     if process_type == "best_configurations":
         parts = _category_dir(config, "cache")
         parts += config.cache.get("best_configurations", "best_configurations").split("/")
@@ -186,7 +189,7 @@ def resolve_output_path(
     if tokens:
         pattern = config.patterns.get(category)
         if pattern is not None:
-            parts += _render(pattern, {**tokens, "storage_env": storage_env}, config, category)
+            parts += _render(pattern, {**tokens, "storage_env": storage_env}, config, ("category", category))
         else:
             parts += [normalize_component(v, config.normalize) for v in tokens.values()]
     return check_output_parts(_base_str(root_dir, config), parts, config.normalize.max_path_length)
