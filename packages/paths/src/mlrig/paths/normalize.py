@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NormalizePolicy", "is_within", "normalize_component", "validate_output_path"]
 
-# Separators and NUL are never allowed inside a component, whatever the policy says.
-_ALWAYS_UNSAFE = re.compile(r"[/\\\x00-\x1f\x7f]")
+# Separators, NUL and control characters are never allowed inside a component, whatever the policy says.
 _UNSAFE_CHARS = "/\\" + "".join(map(chr, range(0x20))) + "\x7f"
+_ALWAYS_UNSAFE = re.compile(f"[{re.escape(_UNSAFE_CHARS)}]")
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ _BAD_PARTS = frozenset(("", ".", ".."))
 # (root, output path) -> (checked at, max_path_length, Path).
 _checked: dict[tuple[str, str], tuple[float, int | None, Path]] = {}
 # (root, directory) -> (checked at, whether anything below it can exist, its Path). True: every level from
-# the root down to it is a real directory (or it is the root), so a child needs one lstat; False: a level
-# down to it is missing, so nothing below it exists.
+# the root down to it is a real directory (or it is the root), so a child needs one look of its own; False:
+# a level down to it is missing, so nothing below it exists.
 _dirs: dict[tuple[str, str], tuple[float, bool, Path]] = {}
 _MEMO_SIZE = 4096
 # A new folder's Path is its checked parent's plus one name known to be a single plain component: pathlib's
@@ -207,7 +207,8 @@ def _walk(root: str, parts: list[str], path: str) -> int | None:
 
 def check_output_parts(root: str, parts: list[str], max_path_length: int | None) -> Path:
     """``root/parts...`` after checking it: ``parts`` are plain components (no ``..``), so only a symlink
-    inside ``root`` can lead elsewhere -- each existing component is lstat-ed and symlinks resolved."""
+    inside ``root`` can lead elsewhere -- each existing level is looked at and symlinks resolved (what was
+    learnt about the parent in the last second is reused: then only the last level is looked at)."""
     # Plain components joined with the separator: os.path.join would re-parse every one of them.
     path = os.sep.join((root.rstrip(os.sep), *parts))
     if not parts or not _BAD_PARTS.isdisjoint(parts):
