@@ -53,21 +53,31 @@ def _trial(number: int) -> NamingContext:
     )
 
 
-def _new_folder_us(root: Path, cfg: Path) -> float:
-    """A sweep: each trial's context is made, then its (new) folder asked for. Contexts are made in small
-    untimed batches just before use, as a sweep makes each right before it asks; tens of thousands made
-    up front would measure this machine's cache misses instead."""
-    best, number = float("inf"), 1
+def _new_folder_us(root: Path, cfg: Path, study: Path) -> tuple[float, float]:
+    """A sweep: each trial's context is made, then its (new) folder asked for; returns the best round's
+    microseconds per call, and the same round's time for the file-system look at one new name by itself.
+
+    Contexts are made in small untimed batches just before use, as a sweep makes each right before it asks
+    (tens of thousands made up front would measure this machine's cache misses instead). Right after each
+    batch, as many names that are not there yet are looked up in the study folder the way the library does
+    (``os.access`` without following), so that both figures of a round met the same neighbours."""
+    best, number = (float("inf"), float("inf")), 1
     for _ in range(ROUNDS):
-        spent = 0.0
+        spent = probed = 0.0
         for _ in range(CALLS // BATCH):
             batch = [_trial(n) for n in range(number, number + BATCH)]
+            missing = [os.path.join(study, f"probe-{n}") for n in range(number, number + BATCH)]
             number += BATCH
             t0 = time.perf_counter()
             for context in batch:
                 build_output_path(root, context, cfg)
-            spent += time.perf_counter() - t0
-        best = min(best, spent / (CALLS // BATCH * BATCH) * 1e6)
+            t1 = time.perf_counter()
+            for name in missing:
+                os.access(name, os.F_OK, follow_symlinks=False)
+            probed += time.perf_counter() - t1
+            spent += t1 - t0
+        calls = CALLS // BATCH * BATCH
+        best = min(best, (spent / calls * 1e6, probed / calls * 1e6))
     return best
 
 
@@ -88,16 +98,7 @@ def main() -> int:
         yaml_file = str(cfg / "paths.yaml")
         anchor = _per_call_us(lambda: os.stat(yaml_file), CALLS)
         build = _per_call_us(lambda: build_output_path(root, ctx, cfg), CALLS)
-        build_new = _new_folder_us(root, cfg)
-        # What the file-system check of one new folder costs by itself: asking whether a name that is not
-        # there yet exists (without following it), as the library does.
-        probe_new = float("inf")
-        for r in range(ROUNDS):
-            missing = [os.path.join(own.parent, f"anchor-{r}-{i}") for i in range(CALLS)]
-            t0 = time.perf_counter()
-            for name in missing:
-                os.access(name, os.F_OK, follow_symlinks=False)
-            probe_new = min(probe_new, (time.perf_counter() - t0) / CALLS * 1e6)
+        build_new, probe_new = _new_folder_us(root, cfg, own.parent)
         resolve = _per_call_us(
             lambda: resolve_output_path(root, cfg, "cache", subcategory="final_training"), CALLS
         )
@@ -129,7 +130,9 @@ def main() -> int:
         )
         print(f"resolve_output_path (cache subcategory): {resolve:.1f} us/call")
         print(f"anchor os.stat(paths.yaml): {anchor:.2f} us/call")
-        print(f"anchor existence check of a new name in the study folder: {probe_new:.2f} us/call")
+        print(
+            f"anchor existence check of a new name in the study folder (same rounds): {probe_new:.2f} us/call"
+        )
         print(
             f"ratio build/stat: {build / anchor:.1f}x; resolve/stat: {resolve / anchor:.1f}x; "
             f"new folder/existence check: {build_new / probe_new:.1f}x"

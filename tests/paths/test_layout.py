@@ -236,6 +236,17 @@ def test_new_folders_in_a_known_parent_are_checked_at_once(tmp_path: Path) -> No
         validate_output_path(root / "study" / "t4" / "inner", root=root)
 
 
+def test_a_new_folder_is_looked_at_even_when_its_parent_was_missing(tmp_path: Path) -> None:
+    # The parent was missing a moment ago; since then it was made and a file put where the next folder goes.
+    root = tmp_path / "outputs"
+    root.mkdir()
+    assert validate_output_path(root / "study" / "t1", root=root) == root / "study" / "t1"
+    (root / "study").mkdir()
+    (root / "study" / "t2").write_text("x")
+    with pytest.raises(PathsError, match="exists as a file"):
+        validate_output_path(root / "study" / "t2", root=root)
+
+
 def test_a_parent_swapped_for_a_symlink_is_caught_after_a_second(tmp_path: Path) -> None:
     import time
 

@@ -146,10 +146,9 @@ _BAD_PARTS = frozenset(("", ".", ".."))
 # too: a symlink can be fine under one root and lead out of another.
 # (root, output path) -> (checked at, max_path_length, Path).
 _checked: dict[tuple[str, str], tuple[float, int | None, Path]] = {}
-# (root, directory) -> (checked at, whether anything below it can exist, its Path). True: every level from
-# the root down to it is a real directory (or it is the root), so a child needs one look of its own; False:
-# a level down to it is missing, so nothing below it exists.
-_dirs: dict[tuple[str, str], tuple[float, bool, Path]] = {}
+# (root, directory) -> (checked at, its Path): every level from the root down to it was a real directory or
+# missing (from some level on) at that moment, so a new child needs one look of its own.
+_dirs: dict[tuple[str, str], tuple[float, Path]] = {}
 _MEMO_SIZE = 4096
 # A new folder's Path is its checked parent's plus one name known to be a single plain component: pathlib's
 # own helper for that (what Path.iterdir uses) skips re-parsing it, which "/" does -- most of a sweep's cost
@@ -226,16 +225,16 @@ def check_output_parts(root: str, parts: list[str], max_path_length: int | None)
     parent = path[: -len(leaf) - 1]
     known = _dirs.get((root, parent))
     if known is not None and now - known[0] < _ROOT_TTL:
-        is_dir = known[1] and _level(path, path, root, [])
-        result = _child(known[2], leaf)
+        is_dir = _level(path, path, root, [])
+        result = _child(known[1], leaf)
     else:
         first_missing = _walk(root, parts, path)
         result = Path(path)
         if first_missing is not None:
-            _remember(_dirs, (root, parent), (now, first_missing >= len(parts) - 1, result.parent))
+            _remember(_dirs, (root, parent), (now, result.parent))
         is_dir = first_missing == len(parts)
     if is_dir:
-        _remember(_dirs, (root, path), (now, True, result))
+        _remember(_dirs, (root, path), (now, result))
     _remember(_checked, (root, path), (now, max_path_length, result))
     return result
 
