@@ -162,7 +162,8 @@ def _remember(memo: dict[tuple[str, str], _T], key: tuple[str, str], entry: _T) 
     memo[key] = entry
 
 
-# Asking whether a name exists costs no exception when it does not -- the usual answer for a new folder.
+# Asking whether a name exists costs no exception when it does not -- the usual answer for a new folder (the
+# walk's upper levels usually exist, so there lstat alone is one system call instead of two).
 _ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
 
 
@@ -170,8 +171,6 @@ def _level(current: str, path: str, root: str, rest: list[str]) -> bool | None:
     """Check one level ``current`` of ``path``: True when it is a real directory, False when it does not
     exist, None when it is a symlink (then the whole path was resolved and checked); raises when it is a file
     or the symlink leads outside ``root`` (symlinks resolved)."""
-    if _ACCESS_NOFOLLOW and not os.access(current, os.F_OK, follow_symlinks=False):
-        return False
     try:
         mode = os.lstat(current).st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -225,7 +224,8 @@ def check_output_parts(root: str, parts: list[str], max_path_length: int | None)
     parent = path[: -len(leaf) - 1]
     known = _dirs.get((root, parent))
     if known is not None and now - known[0] < _ROOT_TTL:
-        is_dir = _level(path, path, root, [])
+        exists = not _ACCESS_NOFOLLOW or os.access(path, os.F_OK, follow_symlinks=False)
+        is_dir = exists and _level(path, path, root, [])
         result = _child(known[1], leaf)
     else:
         first_missing = _walk(root, parts, path)
