@@ -9,7 +9,7 @@ Stable fixture names:
   collected test needs it, so its ~20-30 s start overlaps with the fast tests.
 - ``loopback_proxy``: factory for a :class:`LoopbackProxy` in front of a URI (request counting and fault
   injection: 5xx or dropped connections for a fraction of requests).
-- ``reference_config_dir``: ``../shared/reference/original-config`` beside the repository.
+- ``reference_config_dir``: the reference project's configs, kept in ``tests/fixtures/reference_config``.
 - ``unreachable_uri``: an ``http://127.0.0.1:<port>`` URI where nothing listens.
 - ``artifact_files``: ``artifact_files(client, run_id)`` → the run's artifact file paths (recursive).
 """
@@ -37,11 +37,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.fixtures import REFERENCE_CONFIG_DIR
+
 _SERVER_FIXTURE = "mlflow_server_uri"
 _SERVER_START_TIMEOUT_S = 180.0
 _ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID")
-
-REFERENCE_CONFIG_DIR = Path(__file__).resolve().parents[1].parent / "shared/reference/original-config"
 
 
 def free_port() -> int:

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-REFERENCE_CONFIG = Path(__file__).resolve().parents[2].parent / "shared/reference/original-config"
+from tests.fixtures import REFERENCE_CONFIG_DIR
+
+REFERENCE_CONFIG = REFERENCE_CONFIG_DIR
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from mlrig.naming import (
     validate_run_name,
 )
 from mlrig.paths import clear_config_cache
+from tests.fixtures import REFERENCE_CONFIG_DIR
 
 S = "1234abcd" * 8
 T = "feedbeef" * 8
@@ -291,7 +292,7 @@ def test_validate_run_name_rules(reference_config_dir: Path, caplog: pytest.LogC
 
 
 def test_validate_naming_policy_accepts_reference_and_rejects_bad() -> None:
-    reference = Path(__file__).resolve().parents[2].parent / "shared/reference/original-config/naming.yaml"
+    reference = REFERENCE_CONFIG_DIR / "naming.yaml"
     validate_naming_policy(yaml.safe_load(reference.read_text()), reference)
     with pytest.raises(NamingConfigError, match="run_names"):
         validate_naming_policy({"schema_version": 1})

@@ -19,8 +19,9 @@ from mlrig.orchestration.demo_data import macro_f1, make_dataset, make_test_set,
 from mlrig.orchestration.demo_model import benchmark, convert, train
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.requests import BenchmarkRequest, ConvertRequest, TrainRequest, TrialPruned
+from tests.fixtures import REFERENCE_CONFIG_DIR
 
-REFERENCE_CONFIG = Path(__file__).resolve().parents[2].parent / "shared/reference/original-config"
+REFERENCE_CONFIG = REFERENCE_CONFIG_DIR
 
 
 def _load(name: str) -> dict[str, Any]:

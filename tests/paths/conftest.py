@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mlrig.paths import clear_config_cache, clear_repo_root_cache
+from tests.fixtures import REFERENCE_CONFIG_DIR
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "original-config"
+REFERENCE = REFERENCE_CONFIG_DIR
 
 
 @pytest.fixture(autouse=True)

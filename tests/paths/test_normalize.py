@@ -6,10 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlrig.paths import NormalizePolicy, load_paths_config, normalize_component
+from tests.fixtures import REFERENCE_CONFIG_DIR
 
-REFERENCE_POLICY = load_paths_config(
-    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "original-config"
-).normalize
+REFERENCE_POLICY = load_paths_config(REFERENCE_CONFIG_DIR).normalize
 
 
 def assert_single_safe_component(out: str, limit: int) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from mlrig.storage import BackupAction, BackupError, create_colab_store, mount_colab_drive
+from tests.fixtures import REFERENCE_CONFIG_DIR
 
-REFERENCE_CONFIG = Path(__file__).resolve().parents[2].parent / "shared/reference/original-config"
+REFERENCE_CONFIG = REFERENCE_CONFIG_DIR
 
 
 @pytest.fixture
