@@ -323,10 +323,11 @@ def test_long_semantic_suffixes_stay_distinct() -> None:
 def test_run_keys_templates_and_counter_key(reference_config_dir: Path) -> None:
     sweep = hpo("hpo_sweep")
     assert build_mlflow_run_key(sweep) == f"hpo:distilbert:study_{S}"
+    # Trial, fold and refit keys come from the study key hash and trial number, not from the trial_id label.
     trial = hpo("hpo_trial", trial_number=3, trial_id="trial_3_abc")
-    assert build_mlflow_run_key(trial) == "hpo:distilbert:trial_3_abc"
+    assert build_mlflow_run_key(trial) == f"hpo:distilbert:study_{S}:trial_3"
     fold = hpo("hpo_trial_fold", trial_number=3, trial_id="trial_3_abc", fold_idx=2)
-    assert build_mlflow_run_key(fold) == "hpo:distilbert:trial_3_abc:fold2"
+    assert build_mlflow_run_key(fold) == f"hpo:distilbert:study_{S}:trial_3:fold2"
     refit = create_naming_context(
         "hpo_refit",
         "Distil-BERT",
@@ -336,7 +337,7 @@ def test_run_keys_templates_and_counter_key(reference_config_dir: Path) -> None:
         trial_number=3,
         trial_id="trial_3",
     )
-    assert build_mlflow_run_key(refit) == "hpo_refit:Distil-BERT:trial_3"
+    assert build_mlflow_run_key(refit) == f"hpo_refit:Distil-BERT:study_{S}:trial_3"
     final = create_naming_context("final_training", "m", SPEC, EXEC, environment="local", variant=2)
     assert build_mlflow_run_key(final) == f"final_training:m:spec_{SPEC}:exec_{EXEC}:v2"
     pid = f"spec_{SPEC}_exec_{EXEC}/v1"
@@ -346,12 +347,16 @@ def test_run_keys_templates_and_counter_key(reference_config_dir: Path) -> None:
         "benchmarking", "m", environment="local", study_key_hash=S, trial_key_hash=T, trial_id="trial_1"
     )
     assert build_mlflow_run_key(bench) == "benchmark:m:trial_1"
+    bench_no_id = create_naming_context(
+        "benchmarking", "m", environment="local", study_key_hash=S, trial_key_hash=T
+    )
     with pytest.raises(NamingError, match="trial_id"):
-        build_mlflow_run_key(hpo("hpo_trial", trial_number=3))
+        build_mlflow_run_key(bench_no_id)
     import hashlib
 
-    key_hash = hashlib.sha256(b"hpo:distilbert:trial_3_abc").hexdigest()
-    assert build_mlflow_run_key_hash("hpo:distilbert:trial_3_abc") == key_hash
+    run_key = f"hpo:distilbert:study_{S}:trial_3"
+    key_hash = hashlib.sha256(run_key.encode()).hexdigest()
+    assert build_mlflow_run_key_hash(run_key) == key_hash
     assert build_counter_key("resume-ner", "hpo", key_hash, "local") == f"resume-ner:hpo:{key_hash}:local"
     colab_trial = hpo(
         "hpo_trial", trial_number=3, trial_id="trial_3_abc", environment="colab", storage_env="local"
@@ -359,3 +364,4 @@ def test_run_keys_templates_and_counter_key(reference_config_dir: Path) -> None:
     assert build_run_name_counter_key(colab_trial, reference_config_dir) == f"resume-ner:hpo:{key_hash}:local"
     with pytest.raises(NamingError, match="project_name"):
         build_counter_key("", "hpo", key_hash, "local")
+

@@ -151,10 +151,13 @@ def test_trial_and_fold_tags_take_hashes_from_context(config_dir: Path) -> None:
     assert tags["code.hpo.trial_number"] == "4" and tags["trial_number"] == "4"
     assert tags["code.trial_id"] == "trial_4" and tags["code.parent_run_id"] == "p1"
     assert "code.variant" not in tags and "code.run_type" not in tags
-    assert tags["code.run_key_hash"] == hashlib.sha256(b"hpo:distilbert:trial_4").hexdigest()
+    trial_key = f"hpo:distilbert:study_{S}:trial_4"
+    assert tags["code.run_key_hash"] == hashlib.sha256(trial_key.encode()).hexdigest()
     fold = hpo("hpo_trial_fold", trial_number=4, fold_idx=1)
     fold_tags = build_mlflow_tags(fold, config_dir=config_dir)
-    assert fold_tags["code.stage"] == "hpo_trial_fold" and "code.run_key_hash" not in fold_tags
+    assert fold_tags["code.stage"] == "hpo_trial_fold"
+    assert fold_tags["code.trial_id"] == f"trial_4_{S[:8]}"
+    assert fold_tags["code.run_key_hash"] == hashlib.sha256(f"{trial_key}:fold1".encode()).hexdigest()
 
 
 def test_refit_tags(config_dir: Path) -> None:

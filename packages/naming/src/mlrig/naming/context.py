@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from mlrig.naming._patterns import HEX_ID
 from mlrig.naming.errors import NamingError
+from mlrig.naming.run_keys import build_trial_id
 from mlrig.paths import PathsError, get_logger, normalize_storage_env
 
 # Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
@@ -44,6 +45,8 @@ _REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "conversion": ("parent_training_id", "conv_fp"),
     "best_configurations": ("spec_fp",),
 }
+# Stages whose context fills ``trial_id`` (``build_trial_id``) when it is not given.
+_DERIVED_TRIAL_ID: Final = ("hpo_trial", "hpo_trial_fold", "hpo_refit", "benchmarking")
 _HASH_FIELDS: Final = (
     "spec_fp",
     "exec_fp",
@@ -161,6 +164,9 @@ class NamingContext:
             raise _fail("fold_idx", f"is only valid for stage 'hpo_trial_fold', not {stage!r}", self.fold_idx)
         if self.process_type == "conversion":
             self._check_parent()
+        if self.trial_id is None and stage in _DERIVED_TRIAL_ID and self.trial_number is not None:
+            # One study-unique trial id for tags, tokens and benchmark keys; callers never format it.
+            object.__setattr__(self, "trial_id", build_trial_id(str(self.study_key_hash), self.trial_number))
 
     def _resolve_stage(self) -> str:
         stage = self.stage

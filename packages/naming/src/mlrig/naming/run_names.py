@@ -26,6 +26,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+__all__ = [
+    "auto_increment_process",
+    "build_mlflow_run_name",
+    "build_run_name_counter_key",
+    "build_trial_run_name",
+    "format_run_name",
+    "is_run_name_versioned",
+]
+
 
 def auto_increment_process(context: NamingContext) -> str:
     """The ``auto_increment.processes`` key governing ``context``: ``hpo`` for every HPO stage, else the
@@ -184,3 +193,19 @@ def build_mlflow_run_name(
     name = _render(pattern, context, policy, suffix)
     check_run_name(name, policy)
     return name
+
+
+def build_trial_run_name(trial_number: int | None, fold_idx: int | None = None) -> str:
+    """The short name of a trial or fold run created without a naming context (reference
+    ``create_child_run``): ``trial_{n}``, ``trial_{n}_fold{k}``, or ``fold{k}`` without a trial number.
+
+    ``parse_trial_number`` reads ``n`` back. Runs created with a context use :func:`build_mlflow_run_name`.
+    """
+    for field, value in (("trial_number", trial_number), ("fold_idx", fold_idx)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise NamingError(f"{field} must be an int >= 0, got {value!r}")
+    if trial_number is None:
+        if fold_idx is None:
+            raise NamingError("a trial run name needs trial_number or fold_idx")
+        return f"fold{fold_idx}"
+    return f"trial_{trial_number}" + ("" if fold_idx is None else f"_fold{fold_idx}")

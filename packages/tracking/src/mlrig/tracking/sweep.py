@@ -22,6 +22,7 @@ from mlrig.naming import (
     build_hpo_study_family_key,
     compute_study_key_hash_v2,
 )
+from mlrig.naming.run_names import build_trial_run_name
 from mlrig.tracking.artifacts import log_checkpoint_safe
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for, track_run
 from mlrig.tracking.tracker_base import BaseTracker
@@ -211,7 +212,7 @@ class MLflowSweepTracker(BaseTracker):
             **(tags or {}),
         }
         if run_name is None and context is None:
-            run_name = f"trial_{trial_number}"
+            run_name = build_trial_run_name(trial_number)
         parent = self._sweep.run_id if self._sweep is not None else None
         child = self._child(run_name, context, output_dir, parent, extra, params)
         child.trial_number = trial_number
@@ -234,9 +235,7 @@ class MLflowSweepTracker(BaseTracker):
         if trial_number is not None:
             extra[self._tag_key("legacy", "trial_number")] = str(trial_number)
         if run_name is None and context is None:
-            run_name = (
-                f"trial_{trial_number}_fold{fold_idx}" if trial_number is not None else f"fold{fold_idx}"
-            )
+            run_name = build_trial_run_name(trial_number, fold_idx)
         return self._child(run_name, context, output_dir, parent, extra, params)
 
     def start_refit_run(

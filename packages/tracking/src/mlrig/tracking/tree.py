@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from mlflow.tracking import MlflowClient
 
+from mlrig.naming.run_names import build_trial_run_name
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.lifecycle import client_for
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
@@ -79,7 +80,7 @@ def create_child_run(
             raise TrackingError(
                 f"create_child_run(parent {parent_run_id}): run_name or trial_number is required"
             )
-        name = f"trial_{trial_number}" + (f"_fold{fold_idx}" if fold_idx is not None else "")
+        name = build_trial_run_name(trial_number, fold_idx)
     exp_id = experiment_id or _experiment_of(mlflow_client, parent_run_id, experiment_name, policy)
     tags: dict[str, str] = {}
     if trial_number is not None:
