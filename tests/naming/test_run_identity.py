@@ -1,4 +1,5 @@
-"""Run identity: one trial id and run key per trial of each study; reference run-key hashes kept where promised."""
+"""Run identity: one trial id and run key per trial of each study; reference run-key hashes kept as
+promised."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ T = "feedbeef" * 8
 
 
 def _two_studies(load_ref: Callable[[str], Any]) -> tuple[str, str]:
-    """Study key hashes of the reference smoke and prod HPO configs for one backbone (same data, same train)."""
+    """Study key hashes of the reference smoke and prod HPO configs for one backbone (same data/train)."""
     data, train = load_ref("data/resume_tiny.yaml"), load_ref("train.yaml")
     smoke = compute_study_key_hash_v2(data, load_ref("hpo/smoke.yaml"), train, "distilbert")
     prod = compute_study_key_hash_v2(data, load_ref("hpo/prod.yaml"), train, "distilbert")
@@ -81,7 +82,11 @@ def test_a_reference_style_trial_id_no_longer_merges_two_studies(load_ref: Calla
             "30f1f90f12057912f2635e12c869fe376bacdd387f4e0c21465c152bf39f81e4",
         ),
         (
-            {"process_type": "conversion", "conv_fp": CONV, "parent_training_id": f"spec_{SPEC}_exec_{EXEC}/v2"},
+            {
+                "process_type": "conversion",
+                "conv_fp": CONV,
+                "parent_training_id": f"spec_{SPEC}_exec_{EXEC}/v2",
+            },
             "0e959490cacc5393222afffb48b1d7a5a86b09205a3880fa424e5639255615ed",
         ),
         (

@@ -364,4 +364,3 @@ def test_run_keys_templates_and_counter_key(reference_config_dir: Path) -> None:
     assert build_run_name_counter_key(colab_trial, reference_config_dir) == f"resume-ner:hpo:{key_hash}:local"
     with pytest.raises(NamingError, match="project_name"):
         build_counter_key("", "hpo", key_hash, "local")
-

@@ -1,5 +1,5 @@
-"""Two studies of one backbone in one experiment: distinct run keys, distinct index entries, the finder returns
-the right trial run for each (real SQLite MLflow store)."""
+"""Two studies of one backbone in one experiment: distinct run keys, distinct index entries, the finder
+returns the right trial run for each (real SQLite MLflow store)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,9 @@ def _study_hashes() -> list[str]:
 
 
 def _trial(study: str) -> NamingContext:
-    return create_naming_context("hpo", "distilbert", environment="local", study_key_hash=study, trial_number=3)
+    return create_naming_context(
+        "hpo", "distilbert", environment="local", study_key_hash=study, trial_number=3
+    )
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def test_trial_runs_of_two_studies_keep_their_own_index_entries_and_are_found(
         entry = find_in_mlflow_index(project, key_hash, tracking_uri=sqlite_tracking_uri, config_dir=cfg)
         assert entry is not None and entry["run_id"] == run_id
     for study, run_id in runs.items():
-        by_index = find_mlflow_run(EXP, context=_trial(study), root_dir=project, config_dir=cfg, client=client)
+        by_index = find_mlflow_run(
+            EXP, context=_trial(study), root_dir=project, config_dir=cfg, client=client
+        )
         assert (by_index.run_id, by_index.strategy_used) == (run_id, "local_index")
         # Without the index (another machine): the run-key tag alone still tells the studies apart.
         by_tag = find_mlflow_run(EXP, context=_trial(study), config_dir=cfg, client=client)

@@ -1,7 +1,9 @@
 """Find the MLflow run of a context: run id, metadata.json, local index, run-key tag, (weak) context / name.
 
 Strong strategies identify the run exactly: ``direct_run_id``, ``metadata_json``, ``local_index`` (confirmed
-with one ``get_run``) and ``tag_run_key_hash``. Weak ones (``tag_context``, ``run_name_tag``) may match
+with one ``get_run``), ``tag_run_key_hash`` and, for a trial context, ``tag_trial_identity`` (study key
+hash + trial number on a trial run, mlrig's ``hpo_trial`` or the reference's ``hpo`` stage: reaches reference
+runs whose run key differs). Weak ones (``tag_context``, ``run_name_tag``) may match
 another run with the same stage/model/name and are only tried when ``strict`` is false. There is no
 "most recent run" fallback. ``strict=None`` honours ``run_finder.strict_mode_default`` of ``mlflow.yaml``
 (default true).
@@ -24,6 +26,7 @@ from mlflow.tracking import MlflowClient
 from mlrig.naming import (
     NamingContext,
     NamingError,
+    TagsRegistry,
     build_mlflow_run_key,
     build_mlflow_run_key_hash,
     get_run_finder_config,
@@ -33,6 +36,7 @@ from mlrig.paths import PathsError, detect_repo_root
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.index import find_in_mlflow_index, update_mlflow_index
 from mlrig.tracking.queries import build_tag_filter, search_runs_all
+from mlrig.tracking.trial_runs import TRIAL_STAGES, is_trial_run
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,13 @@ __all__ = [
     "find_mlflow_run",
 ]
 
-STRONG_STRATEGIES: Final = ("direct_run_id", "metadata_json", "local_index", "tag_run_key_hash")
+STRONG_STRATEGIES: Final = (
+    "direct_run_id",
+    "metadata_json",
+    "local_index",
+    "tag_run_key_hash",
+    "tag_trial_identity",
+)
 WEAK_STRATEGIES: Final = ("tag_context", "run_name_tag")
 NEWEST_FIRST: Final = ("attributes.start_time DESC",)  # stores break ties by run id
 _LOOKUP_ERRORS: Final = (MlflowException, OSError, TrackingError)
@@ -234,7 +244,8 @@ def find_mlflow_run(
 
     Tries, in order: ``direct_run_id``, ``metadata_json`` (``output_dir/metadata.json``), ``local_index`` (the
     run index under ``root_dir``, confirmed with ``get_run``), ``tag_run_key_hash`` (newest run tagged
-    ``code.run_key_hash``; a hit is written back to the index), then, only when not strict,
+    ``code.run_key_hash``; a hit is written back to the index), ``tag_trial_identity`` (trial contexts: study
+    key hash + trial number, stage ``hpo_trial`` or the reference's ``hpo``), then, only when not strict,
     ``tag_context`` and ``run_name_tag`` (``run_name`` argument). ``strategies_attempted`` lists what was
     actually tried.
     """
@@ -320,6 +331,11 @@ def _find(
             if root is not None and found.run is not None:
                 _remember(root, key_hash, found.run, uri, experiment_name, config_dir)
             return found
+    if context is not None and context.stage == "hpo_trial":
+        trial_ctx = context
+        found = lookup.attempt("tag_trial_identity", lambda: _trial_by_identity(lookup, trial_ctx, registry))
+        if found:
+            return found
     if not strict:
         if context is not None:
             context_tags = _context_tags(context, config_dir)
@@ -337,6 +353,22 @@ def _find(
     if lookup.errors:
         message += "; errors: " + "; ".join(lookup.errors)
     return RunLookupReport(found=False, strategies_attempted=lookup.attempted, error=message)
+
+
+def _trial_by_identity(lookup: _Lookup, context: NamingContext, registry: TagsRegistry) -> Run | None:
+    """The newest trial run of the context's study and trial number (either project's stage value)."""
+    for stage in TRIAL_STAGES:
+        run = lookup.search_first(
+            {
+                registry.key("process", "stage"): stage,
+                registry.key("process", "model"): context.model,
+                registry.key("grouping", "study_key_hash"): context.study_key_hash,
+                registry.key("hpo", "trial_number"): context.trial_number,
+            }
+        )
+        if run is not None and is_trial_run(run, registry):
+            return run
+    return None
 
 
 def _remember(

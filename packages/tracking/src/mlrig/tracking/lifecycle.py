@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+import mlflow
 from mlflow.entities import RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -23,11 +24,14 @@ __all__ = [
     "TERMINAL_STATUSES",
     "validate_status",
     "client_for",
+    "client_or_current",
+    "ensure_run_terminated",
     "has_pending_terminations",
     "remember_pending",
     "retry_pending_terminations",
     "set_terminated",
     "terminate_run_safe",
+    "terminate_run_with_tags",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,12 @@ def client_for(client: MlflowClient | None, tracking_uri: str | None) -> MlflowC
             "either client or tracking_uri is required (mlrig never uses an implicit global URI)"
         )
     return tracking_client(tracking_uri)
+
+
+def client_or_current(client: MlflowClient | None, tracking_uri: str | None) -> MlflowClient:
+    """For the reference-signature helpers: ``client``, else ``tracking_uri``, else the current MLflow
+    tracking URI (``mlflow.get_tracking_uri()``, read, never set), as the artifact helpers do."""
+    return client_for(client, tracking_uri or (None if client is not None else mlflow.get_tracking_uri()))
 
 
 def set_terminated(client: MlflowClient, run_id: str, status: str) -> None:
@@ -120,10 +130,11 @@ def terminate_run_safe(
     """End ``run_id`` with ``status`` (tags first, in one batch); never raises for tracking failures.
 
     With ``check_status`` a run that is already terminal is left untouched (True). A termination that cannot
-    reach the server returns False and is retried later (next tracked run or process exit).
+    reach the server returns False and is retried later (next tracked run or process exit). Without
+    ``client``/``tracking_uri`` the current MLflow tracking URI is used (reference signature).
     """
     validate_status(status)
-    mlflow_client = client_for(client, tracking_uri)
+    mlflow_client = client_or_current(client, tracking_uri)
     policy = retry or DEFAULT_RETRY
     uri = str(mlflow_client.tracking_uri)
     try:
@@ -149,4 +160,50 @@ def terminate_run_safe(
         )
         remember_pending(uri, run_id, status)
         return False
+    return True
+
+
+def terminate_run_with_tags(
+    run_id: str,
+    status: str,
+    tags: Mapping[str, str] | None,
+    *,
+    tracking_uri: str | None = None,
+    client: MlflowClient | None = None,
+    retry: RetryPolicy | None = None,
+) -> bool:
+    """Reference name: :func:`terminate_run_safe` with ``check_status=True``."""
+    return terminate_run_safe(
+        run_id, status, tags, check_status=True, tracking_uri=tracking_uri, client=client, retry=retry
+    )
+
+
+def ensure_run_terminated(
+    run_id: str,
+    expected_status: str = "FINISHED",
+    *,
+    tracking_uri: str | None = None,
+    client: MlflowClient | None = None,
+    retry: RetryPolicy | None = None,
+) -> bool:
+    """End ``run_id`` as ``expected_status`` if it is still RUNNING (reference signature); never raises for
+    tracking failures.
+
+    A run already in another terminal status is left as it is (True; the mismatch is logged). False when the
+    run cannot be read or terminated.
+    """
+    validate_status(expected_status)
+    mlflow_client = client_or_current(client, tracking_uri)
+    policy = retry or DEFAULT_RETRY
+    try:
+        current = policy.call(lambda: mlflow_client.get_run(run_id).info.status, f"get run {run_id}")
+    except Exception as exc:
+        logger.warning("ensure_run_terminated(%s): %s: %s", run_id, type(exc).__name__, exc)
+        return False
+    if current == "RUNNING":
+        return terminate_run_safe(
+            run_id, expected_status, check_status=False, client=mlflow_client, retry=policy
+        )
+    if current != expected_status:
+        logger.info("run %s is already %s (expected %s); left as it is", run_id, current, expected_status)
     return True

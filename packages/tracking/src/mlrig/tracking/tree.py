@@ -1,5 +1,7 @@
-"""Reference-compatible run helpers on top of :func:`~mlrig.tracking.runs.track_run`: ``create_run_safe`` and
-``create_child_run`` (sweep → trial → fold nesting through ``mlflow.parentRunId``).
+"""Reference-compatible run helpers on top of :func:`~mlrig.tracking.runs.track_run`:
+``create_run_safe``, ``create_child_run`` (sweep → trial → fold nesting through ``mlflow.parentRunId``) and
+``resolve_experiment_id`` (which, as in the reference, uses the current MLflow tracking URI when given no
+``client``/``tracking_uri``; the run-creating helpers require one).
 """
 
 from __future__ import annotations
@@ -8,15 +10,16 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from mlrig.naming.run_names import build_trial_run_name
 from mlrig.tracking.errors import TrackingError
-from mlrig.tracking.lifecycle import client_for
+from mlrig.tracking.lifecycle import client_for, client_or_current
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
 from mlrig.tracking.runs import TrackedRun, track_run
 
-__all__ = ["create_child_run", "create_run_safe"]
+__all__ = ["create_child_run", "create_run_safe", "resolve_experiment_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +84,9 @@ def create_child_run(
                 f"create_child_run(parent {parent_run_id}): run_name or trial_number is required"
             )
         name = build_trial_run_name(trial_number, fold_idx)
-    exp_id = experiment_id or _experiment_of(mlflow_client, parent_run_id, experiment_name, policy)
+    exp_id = experiment_id or resolve_experiment_id(
+        experiment_name, parent_run_id, client=mlflow_client, retry=policy
+    )
     tags: dict[str, str] = {}
     if trial_number is not None:
         tags["trial_number"] = str(trial_number)
@@ -100,15 +105,43 @@ def create_child_run(
         yield run
 
 
-def _experiment_of(
-    client: MlflowClient, parent_run_id: str, experiment_name: str | None, policy: RetryPolicy
+def resolve_experiment_id(
+    experiment_name: str | None = None,
+    parent_run_id: str | None = None,
+    active_run: Run | None = None,
+    *,
+    tracking_uri: str | None = None,
+    client: MlflowClient | None = None,
+    retry: RetryPolicy | None = None,
 ) -> str | None:
-    try:
-        return str(
-            policy.call(lambda: client.get_run(parent_run_id).info.experiment_id, f"get run {parent_run_id}")
-        )
-    except Exception as exc:
-        logger.warning("parent run %s not readable (%s: %s)", parent_run_id, type(exc).__name__, exc)
+    """The experiment id from, in order, the parent run, the experiment name, ``active_run`` (reference
+    signature); None (logged) when none of them gives one. Never raises for tracking failures.
+    """
+    if parent_run_id or experiment_name:
+        found = _experiment_of(client_or_current(client, tracking_uri), parent_run_id, experiment_name, retry)
+        if found is not None:
+            return found
+    if active_run is not None:
+        return str(active_run.info.experiment_id)
+    logger.warning(
+        "no experiment id from parent run %r, experiment %r or the active run", parent_run_id, experiment_name
+    )
+    return None
+
+
+def _experiment_of(
+    client: MlflowClient, parent_run_id: str | None, experiment_name: str | None, retry: RetryPolicy | None
+) -> str | None:
+    policy = retry or DEFAULT_RETRY
+    if parent_run_id:
+        try:
+            return str(
+                policy.call(
+                    lambda: client.get_run(parent_run_id).info.experiment_id, f"get run {parent_run_id}"
+                )
+            )
+        except Exception as exc:
+            logger.warning("parent run %s not readable (%s: %s)", parent_run_id, type(exc).__name__, exc)
     if experiment_name:
         try:
             found = policy.call(
