@@ -102,7 +102,9 @@ class NamingContext:
     Construction validates every field and the combination (see ``_REQUIRED``), normalises ``environment`` and
     ``storage_env`` (``azure`` → ``azureml``; ``storage_env`` defaults to ``environment``) and fills ``stage``
     when it is left ``None``: ``hpo`` contexts become ``hpo_sweep``, ``hpo_trial`` (a trial id/number is set)
-    or ``hpo_trial_fold`` (a fold index is set); other process types use their own name as stage.
+    or ``hpo_trial_fold`` (a fold index is set); other process types use their own name as stage. A trial,
+    fold, refit or benchmark context with a ``trial_number`` and no ``trial_id`` gets the study-unique
+    ``build_trial_id(study_key_hash, trial_number)``.
     """
 
     process_type: str
