@@ -52,7 +52,9 @@ def client_for(client: MlflowClient | None, tracking_uri: str | None) -> MlflowC
 def client_or_current(client: MlflowClient | None, tracking_uri: str | None) -> MlflowClient:
     """For the reference-signature helpers: ``client``, else ``tracking_uri``, else the current MLflow
     tracking URI (``mlflow.get_tracking_uri()``, read, never set), as the artifact helpers do."""
-    return client_for(client, tracking_uri or (None if client is not None else mlflow.get_tracking_uri()))
+    if client is None and not tracking_uri:
+        tracking_uri = mlflow.get_tracking_uri()
+    return client_for(client, tracking_uri)
 
 
 def set_terminated(client: MlflowClient, run_id: str, status: str) -> None:
