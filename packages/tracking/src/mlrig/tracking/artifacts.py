@@ -190,26 +190,14 @@ def _resolve_run(
 
 @dataclass(frozen=True)
 class _Dest:
-    """Where an upload goes and how it is retried: the arguments every upload takes, resolved once."""
+    """Where an upload goes and how it is retried: the arguments every upload takes."""
 
     run_id: str | None
     client: MlflowClient | None
     tracking_uri: str | None
-    policy: RetryPolicy
-
-    @classmethod
-    def of(
-        cls,
-        run_id: str | None,
-        client: MlflowClient | None,
-        tracking_uri: str | None,
-        retry: RetryPolicy | None,
-        max_retries: int,
-        base_delay: float,
-    ) -> _Dest:
-        """``retry`` when given, else a policy of ``max_retries`` retries from ``base_delay`` seconds."""
-        policy = retry or RetryPolicy(max_retries=max_retries, base_delay=base_delay)
-        return cls(run_id, client, tracking_uri, policy)
+    retry: RetryPolicy | None
+    max_retries: int
+    base_delay: float
 
     def upload(
         self, caller: str, local: Path, what: str, target: str, send: Callable[[MlflowClient, str], None]
@@ -221,8 +209,9 @@ class _Dest:
             logger.warning("%s(%s): %s", caller, local, exc)
             return False
         operation = f"upload {what} to run {rid} as {target}"
+        policy = self.retry or RetryPolicy(max_retries=self.max_retries, base_delay=self.base_delay)
         try:
-            self.policy.call(lambda: send(client, rid), operation)
+            policy.call(lambda: send(client, rid), operation)
         except Exception as exc:
             logger.warning(
                 "artifact upload failed (training continues): %s: %s: %s", operation, type(exc).__name__, exc
@@ -283,7 +272,7 @@ def log_artifact_safe(
             client=client,
             retry=retry,
         )
-    dest = _Dest.of(run_id, client, tracking_uri, retry, max_retries, base_delay)
+    dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
     return dest.upload_file("log_artifact_safe", local, *_split_file_target(local, artifact_path))
 
 
@@ -319,7 +308,7 @@ def log_artifacts_safe(
         logger.warning("log_artifacts_safe: %s is not a directory", local)
         return False
     target = (artifact_path or local.name).strip("/") or None
-    dest = _Dest.of(run_id, client, tracking_uri, retry, max_retries, base_delay)
+    dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
     return dest.upload(
         "log_artifacts_safe",
         local,
@@ -357,7 +346,7 @@ def upload_checkpoint_archive(
     if not _full_suffix(target.rpartition("/")[2]):
         target = f"{target}/{_DEFAULT_ARCHIVE_ARTIFACT}"  # a folder was given
     folder, _, name = target.rpartition("/")
-    dest = _Dest.of(run_id, client, tracking_uri, retry, max_retries, base_delay)
+    dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
     if not dest.upload_file("upload_checkpoint_archive", archive, folder or None, name):
         if cleanup_on_failure:
             archive.unlink(missing_ok=True)
