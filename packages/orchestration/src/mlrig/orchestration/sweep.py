@@ -110,6 +110,7 @@ class _Sweep:
         )
 
     def context(self, stage: str, **kwargs: Any) -> NamingContext:
+        """The naming context of one of this sweep's runs (``stage``: hpo_sweep, hpo_trial, ...)."""
         process = "hpo_refit" if stage == "hpo_refit" else "hpo"
         return create_naming_context(
             process,
@@ -122,6 +123,7 @@ class _Sweep:
         )
 
     def train(self, params: dict[str, Any], out: Path, **kwargs: Any) -> dict[str, float]:
+        """Call the user's training function; its metrics must include the objective metric."""
         metrics = self.train_fn(
             TrainRequest(
                 backbone=self.backbone,
@@ -140,6 +142,7 @@ class _Sweep:
         return {k: float(v) for k, v in metrics.items()}
 
     def run_trial(self, study: optuna.Study, trial: optuna.Trial, folds: Any) -> TrialOutcome:
+        """Run one trial in its child run and tell the study how it ended (a failure does not raise)."""
         from mlrig.orchestration.search_space import suggest_params
 
         params = suggest_params(trial, self.hpo.get("search_space") or {})
@@ -208,6 +211,7 @@ class _Sweep:
         run: TrackedRun,
         report: Callable[[int, float], bool],
     ) -> float:
+        """Train the trial (once, or once per CV fold in a grandchild run); return its objective value."""
         if folds is None:
             metrics = self.train(params, trial_dir, trial_number=number, report=report)
             atomic_write_json(trial_dir / "metrics.json", metrics)
@@ -243,6 +247,7 @@ class _Sweep:
         return mean
 
     def refit(self, study: optuna.Study, result: SweepResult) -> None:
+        """Retrain the best trial on all data in a refit run, unless the study records it was done."""
         best = study.best_trial
         done = study.user_attrs.get("refit")
         if isinstance(done, dict) and done.get("trial_number") == best.number and done.get("run_id"):
