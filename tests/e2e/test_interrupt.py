@@ -13,22 +13,24 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+ROOT = Path(__file__).resolve().parents[2]
+
+# The driver runs the sweep through the orchestration API with the test's faulty training function.
 SWEEP = r"""
-import os, sys, time
+import os, sys
 from pathlib import Path
-from mlrig.orchestration import demo_data, demo_model, load_experiment_config, run_local_hpo_sweep
+from mlrig.orchestration import demo_data, load_experiment_config, run_local_hpo_sweep
 from mlrig.orchestration.demo import prepare_demo_config
+from tests.e2e.faulty_model import faulty
 
 root = Path(sys.argv[1])
 cfg = prepare_demo_config(root)
 exp = load_experiment_config(cfg, "demo")
 _, labels = demo_data.make_dataset(exp.data)
-
-def train(request):
-    if os.environ.get("HANG_AT") == f"{request.trial_number}:{request.fold_idx}":
-        (root / "hanging").write_text("x")
-        time.sleep(600)
-    return demo_model.train(request)
+hang = os.environ.get("HANG_AT")
+train = faulty(
+    hang_at=tuple(int(v) for v in hang.split(":")) if hang else None, hang_marker=root / "hanging"
+)
 
 result = run_local_hpo_sweep(
     train, exp, "tiny", root_dir=root, config_dir=cfg, labels=[int(v) for v in labels],
@@ -40,8 +42,9 @@ print("PARENT", result.parent_run_id, "NEW", len(result.trials), "RESUMED", resu
 
 @pytest.mark.slow
 def test_sigkill_mid_trial_then_resume(tmp_path: Path) -> None:
-    env = {**os.environ, "HANG_AT": "1:1"}
-    proc = subprocess.Popen([sys.executable, "-c", SWEEP, str(tmp_path)], env=env)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    proc = subprocess.Popen([sys.executable, "-c", SWEEP, str(tmp_path)], env={**env, "HANG_AT": "1:1"})
     deadline = time.monotonic() + 240
     while not (tmp_path / "hanging").exists():
         assert proc.poll() is None, "sweep ended before reaching the hanging fold"
@@ -51,7 +54,12 @@ def test_sigkill_mid_trial_then_resume(tmp_path: Path) -> None:
     proc.wait(30)
 
     done = subprocess.run(
-        [sys.executable, "-c", SWEEP, str(tmp_path)], capture_output=True, text=True, timeout=600, check=True
+        [sys.executable, "-c", SWEEP, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PARENT"))
     _, parent_id, _, new_trials, _, resumed = line.split()

@@ -19,6 +19,7 @@ from mlrig.orchestration.demo_data import macro_f1, make_dataset, make_test_set,
 from mlrig.orchestration.demo_model import benchmark, convert, train
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.requests import BenchmarkRequest, ConvertRequest, TrainRequest, TrialPruned
+from tests.e2e.faulty_model import faulty
 from tests.fixtures import REFERENCE_CONFIG_DIR
 
 REFERENCE_CONFIG = REFERENCE_CONFIG_DIR
@@ -227,12 +228,13 @@ def test_failure_injection(
     train_config: dict[str, Any],
     split: tuple[list[int], list[int]],
 ) -> None:
+    """The faults are injected by a test wrapper around the demo's ``train``, never by the shipped model."""
     with pytest.raises(RuntimeError, match="simulated failure"):
-        train(_request(tmp_path, data_config, train_config, split, "tiny", params={"fail": True}))
-    failing = {**train_config, "simulate_failure": [1, 3]}
+        faulty(fail_always=True)(_request(tmp_path, data_config, train_config, split, "tiny"))
+    failing = faulty(fail_trials=[1, 3])
     with pytest.raises(RuntimeError, match="trial 3"):
-        train(_request(tmp_path, data_config, failing, split, "tiny", trial_number=3))
-    ok = train(_request(tmp_path, data_config, failing, split, "tiny", trial_number=2))
+        failing(_request(tmp_path, data_config, train_config, split, "tiny", trial_number=3))
+    ok = failing(_request(tmp_path, data_config, train_config, split, "tiny", trial_number=2))
     assert ok["macro-f1"] > 0
 
 

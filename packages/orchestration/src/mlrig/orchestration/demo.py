@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR, load_experiment_conf
 from mlrig.orchestration.requests import TrainRequest
 from mlrig.orchestration.selection import Champion, select_best_model, select_champion
 from mlrig.orchestration.stages import StageResult, run_benchmarking, run_conversion, run_final_training
-from mlrig.orchestration.sweep import SweepResult, run_local_hpo_sweep
+from mlrig.orchestration.sweep import ProgressFn, SweepResult, run_local_hpo_sweep
 from mlrig.paths import get_outputs_dir
 from mlrig.storage import BackupResult, DriveBackupStore
 from mlrig.tracking import MLflowSweepTracker, resolve_tracking_uri
@@ -32,7 +31,6 @@ __all__ = ["DEMO_EXPERIMENT", "DemoSummary", "prepare_demo_config", "run_demo"]
 logger = logging.getLogger(__name__)
 
 DEMO_EXPERIMENT = "demo"
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass

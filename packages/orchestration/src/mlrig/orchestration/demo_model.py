@@ -7,10 +7,6 @@
   ``<output_dir>/metrics.json``.
 - :func:`convert` (a ``ConvertFn``) quantises the weight matrices to int8 (symmetric, one scale per tensor).
 - :func:`benchmark` (a ``BenchmarkFn``) measures latency per batch size and scores the held-out test rows.
-
-Failure injection for tests, kept tiny: ``params["fail"] is True`` fails any call; ``simulate_failure``
-(an int or a list of ints, in ``params`` or ``train_config``) fails the calls whose ``trial_number`` matches;
-``train_config["simulate_epoch_sleep_s"]`` sleeps after each epoch so a test can kill a trial mid-run.
 """
 
 from __future__ import annotations
@@ -85,15 +81,6 @@ def _hyper(request: TrainRequest, key: str, default: float) -> float:
     if isinstance(value, bool) or not number >= 0:
         raise OrchestrationError(f"demo model: {key!r} must be a non-negative number, got {value!r}")
     return number
-
-
-def _check_failure_injection(request: TrainRequest) -> None:
-    if request.params.get("fail") is True:
-        raise RuntimeError("demo model: simulated failure (params['fail'] is True)")
-    target = request.params.get("simulate_failure", request.train_config.get("simulate_failure"))
-    targets = target if isinstance(target, Sequence) and not isinstance(target, str) else [target]
-    if request.trial_number is not None and request.trial_number in targets:
-        raise RuntimeError(f"demo model: simulated failure of trial {request.trial_number}")
 
 
 def _rows(indices: Sequence[int] | None, n: int, what: str) -> NDArray[np.int64]:
@@ -241,7 +228,6 @@ def train(request: TrainRequest) -> dict[str, float]:
     result carries ``evaluated_on_train=1.0``. Calls ``request.report(epoch, macro_f1)`` after each epoch
     (epochs count from 1) and raises :class:`TrialPruned` when it returns True.
     """
-    _check_failure_injection(request)
     x_all, y_all = make_dataset(request.data_config)
     n_classes = int(request.data_config.get("n_classes", int(y_all.max()) + 1))
     train_rows = _rows(request.train_indices, len(y_all), "train_indices")
@@ -264,7 +250,6 @@ def train(request: TrainRequest) -> dict[str, float]:
     dropout = _hyper(request, "dropout", 0.0) if _hidden_units(request.backbone) else 0.0
     if dropout >= 1.0:
         raise OrchestrationError(f"demo model: dropout must be < 1, got {dropout}")
-    sleep_s = float(request.train_config.get("simulate_epoch_sleep_s", 0.0))
 
     rng = np.random.default_rng(request.seed)
     x_train, y_train = x_all[train_rows], y_all[train_rows]
@@ -290,8 +275,6 @@ def train(request: TrainRequest) -> dict[str, float]:
         logger.debug("%s epoch %d: %s", request.backbone, epoch, metrics)
         if request.report(epoch, metrics["macro-f1"]):
             raise TrialPruned(f"pruned at epoch {epoch} (macro-f1={metrics['macro-f1']:.4f})")
-        if sleep_s > 0:
-            time.sleep(sleep_s)
     if request.eval_indices is None:
         metrics["evaluated_on_train"] = 1.0
     _save_npz(request.output_dir / "checkpoint" / CHECKPOINT_FILE, _model_arrays(model))

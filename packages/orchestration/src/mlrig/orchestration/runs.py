@@ -1,9 +1,13 @@
-"""Finding a sweep's parent run again and ending runs an interrupted session left RUNNING."""
+"""Finding a sweep's parent run again, ending runs an interrupted session left RUNNING, SIGTERM as Ctrl-C."""
 
 from __future__ import annotations
 
 import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
@@ -52,3 +56,21 @@ def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -
                 )
                 count += 1
     return count
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: current runs KILLED, study left resumable."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

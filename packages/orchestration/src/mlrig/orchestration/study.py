@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.study import StudyDirection
@@ -29,6 +29,23 @@ def study_name_for(hpo_config: Mapping[str, Any], backbone: str) -> str:
     """``checkpoint.study_name`` with ``{backbone}`` filled in, else ``hpo_<backbone>``."""
     template = (hpo_config.get("checkpoint") or {}).get("study_name") or hpo_config.get("study_name")
     return str(template).replace("{backbone}", backbone) if template else f"hpo_{backbone}"
+
+
+def objective_of(hpo_config: Mapping[str, Any]) -> tuple[str, str]:
+    """The objective's ``(metric, direction)``; ``direction`` lower-cased, ``goal`` accepted as its alias."""
+    objective = hpo_config.get("objective") or {}
+    metric = str(objective.get("metric", "macro-f1"))
+    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
+    return metric, direction
+
+
+def backup_or_warn(store: DriveBackupStore | None, path: Path, *, expect: Literal["file", "dir"]) -> None:
+    """Back ``path`` up to ``store`` (when there is one); a failed backup is logged, never raised."""
+    if store is None:
+        return
+    result = store.backup(path, expect=expect)
+    if not result.ok:
+        logger.warning("backup of %s failed: %s", path, result.reason or result.error)
 
 
 def study_dir_for(
@@ -99,8 +116,7 @@ def open_study(
     checkpoint = hpo_config.get("checkpoint") or {}
     auto_resume = bool(checkpoint.get("auto_resume", True))
     name = study_name_for(hpo_config, backbone)
-    objective = hpo_config.get("objective") or {}
-    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
+    _, direction = objective_of(hpo_config)
     if direction not in ("maximize", "minimize"):
         raise OrchestrationError(f"objective.direction must be maximize or minimize, got {direction!r}")
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -11,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import optuna
@@ -30,8 +28,8 @@ from mlrig.orchestration.configs import ExperimentConfig
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
-from mlrig.orchestration.runs import mark_interrupted_children, sweep_parent_run_id
-from mlrig.orchestration.study import StudySetup, open_study, study_dir_for
+from mlrig.orchestration.runs import mark_interrupted_children, sigterm_as_interrupt, sweep_parent_run_id
+from mlrig.orchestration.study import StudySetup, backup_or_warn, objective_of, open_study, study_dir_for
 from mlrig.paths import atomic_write_json
 from mlrig.storage import DriveBackupStore
 from mlrig.tracking import MLflowSweepTracker, TrackedRun
@@ -75,31 +73,6 @@ class SweepResult:
     tracking_failures: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the sweep like Ctrl-C: current runs KILLED, study left resumable."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _objective(hpo_config: dict[str, Any]) -> tuple[str, str]:
-    objective = hpo_config.get("objective") or {}
-    metric = str(objective.get("metric", "macro-f1"))
-    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
-    return metric, direction
-
-
 class _Sweep:
     """One invocation of a sweep; holds what the trial loop shares."""
 
@@ -127,7 +100,7 @@ class _Sweep:
         self.storage_env = storage_env
         self.progress = progress
         self.hpo = dict(experiment.hpo)
-        self.metric, self.direction = _objective(self.hpo)
+        self.metric, self.direction = objective_of(self.hpo)
         self.seed = int((experiment.train.get("training") or {}).get("seed", self.hpo.get("seed", 42)))
         self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
@@ -137,6 +110,7 @@ class _Sweep:
         )
 
     def context(self, stage: str, **kwargs: Any) -> NamingContext:
+        """The naming context of one of this sweep's runs (``stage``: hpo_sweep, hpo_trial, ...)."""
         process = "hpo_refit" if stage == "hpo_refit" else "hpo"
         return create_naming_context(
             process,
@@ -148,14 +122,8 @@ class _Sweep:
             **kwargs,
         )
 
-    def backup(self, path: Path, *, is_directory: bool) -> None:
-        if self.store is None:
-            return
-        result = self.store.backup(path, expect="dir" if is_directory else "file")
-        if not result.ok:
-            logger.warning("backup of %s failed: %s", path, result.reason or result.error)
-
     def train(self, params: dict[str, Any], out: Path, **kwargs: Any) -> dict[str, float]:
+        """Call the user's training function; its metrics must include the objective metric."""
         metrics = self.train_fn(
             TrainRequest(
                 backbone=self.backbone,
@@ -174,6 +142,7 @@ class _Sweep:
         return {k: float(v) for k, v in metrics.items()}
 
     def run_trial(self, study: optuna.Study, trial: optuna.Trial, folds: Any) -> TrialOutcome:
+        """Run one trial in its child run and tell the study how it ended (a failure does not raise)."""
         from mlrig.orchestration.search_space import suggest_params
 
         params = suggest_params(trial, self.hpo.get("search_space") or {})
@@ -242,6 +211,7 @@ class _Sweep:
         run: TrackedRun,
         report: Callable[[int, float], bool],
     ) -> float:
+        """Train the trial (once, or once per CV fold in a grandchild run); return its objective value."""
         if folds is None:
             metrics = self.train(params, trial_dir, trial_number=number, report=report)
             atomic_write_json(trial_dir / "metrics.json", metrics)
@@ -277,6 +247,7 @@ class _Sweep:
         return mean
 
     def refit(self, study: optuna.Study, result: SweepResult) -> None:
+        """Retrain the best trial on all data in a refit run, unless the study records it was done."""
         best = study.best_trial
         done = study.user_attrs.get("refit")
         if isinstance(done, dict) and done.get("trial_number") == best.number and done.get("run_id"):
@@ -307,6 +278,88 @@ class _Sweep:
             study.set_user_attr(
                 "refit", {"trial_number": best.number, "run_id": run.run_id, "dir": str(refit_dir)}
             )
+
+    def open_or_restore_study(self) -> StudySetup:
+        """Open the study, restoring ``study.db`` from the backup first when it is missing locally."""
+        return open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+
+    def fold_splits(self) -> Any:
+        """The CV fold splits saved beside the study (created once), or None without ``k_fold``."""
+        k_fold = self.hpo.get("k_fold") or {}
+        return (
+            load_or_create_fold_splits(self.study_dir, self.labels, k_fold) if k_fold.get("enabled") else None
+        )
+
+    @contextmanager
+    def parent_run(self, setup: StudySetup) -> Iterator[str | None]:
+        """The sweep's parent run (the same one on every resume), with SIGTERM handled like Ctrl-C."""
+        sweep_ctx = self.context("hpo_sweep", study_name=setup.study_name)
+        existing = sweep_parent_run_id(self.tracker, sweep_ctx, root_dir=self.root, config_dir=self.cfg)
+        with (
+            sigterm_as_interrupt(),
+            self.tracker.start_sweep_run(
+                None,
+                self.hpo,
+                self.backbone,
+                setup.study_name,
+                self.hpo.get("checkpoint"),
+                setup.storage_path,
+                setup.resumed,
+                context=sweep_ctx,
+                output_dir=self.study_dir,
+                data_config=self.exp.data,
+                train_config=self.exp.train,
+                config_dir=self.cfg,
+                resume_run_id=existing,
+            ) as parent,
+        ):
+            parent_run_id = parent.run_id if parent is not None else None
+            if parent_run_id and existing:
+                killed = mark_interrupted_children(self.tracker, parent_run_id)
+                if killed:
+                    logger.warning("marked %d run(s) left RUNNING by an interrupted sweep as KILLED", killed)
+            yield parent_run_id
+
+    def trial_budget(self, max_trials: int | None) -> tuple[int, float | None]:
+        """How many trials must be done, and the monotonic deadline set by ``timeout_minutes`` (or None)."""
+        sampling = self.hpo.get("sampling") or {}
+        target = int(max_trials if max_trials is not None else sampling.get("max_trials", 1))
+        timeout = sampling.get("timeout_minutes")
+        return target, (time.monotonic() + float(timeout) * 60 if timeout else None)
+
+    def run_trials(
+        self, setup: StudySetup, folds: Any, budget: tuple[int, float | None], result: SweepResult
+    ) -> None:
+        """Run trials until the budget is used up, backing up ``study.db`` after each one."""
+        target, deadline = budget
+        while setup.done_trials < target:
+            if deadline is not None and time.monotonic() > deadline:
+                timeout = (self.hpo.get("sampling") or {}).get("timeout_minutes")
+                logger.warning("sweep of %s stopped by timeout_minutes=%s", self.backbone, timeout)
+                break
+            trial = setup.study.ask()
+            result.trials.append(self.run_trial(setup.study, trial, folds))
+            backup_or_warn(self.store, setup.storage_path, expect="file")
+            if self.progress is not None:
+                self.progress(self.backbone, setup.done_trials, target)
+
+    def conclude(self, study: optuna.Study, result: SweepResult) -> None:
+        """Log the sweep's final metrics, record the best trial and refit it (once) when refit is enabled."""
+        self.tracker.log_final_metrics(study, self.metric)
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            return
+        best = study.best_trial
+        result.best_trial_number = best.number
+        result.best_value = best.value
+        result.best_params = dict(best.params)
+        if (self.hpo.get("refit") or {}).get("enabled", True):
+            self.refit(study, result)
+
+    def finish(self, result: SweepResult) -> SweepResult:
+        """Back up the whole study folder and report the tracking failures met on the way."""
+        backup_or_warn(self.store, self.study_dir, expect="dir")
+        result.tracking_failures = list(self.tracker.failures)
+        return result
 
 
 def run_local_hpo_sweep(
@@ -344,14 +397,9 @@ def run_local_hpo_sweep(
         tracking_uri=tracking_uri,
         progress=progress,
     )
-    setup: StudySetup = open_study(sweep.study_dir, sweep.hpo, backbone, seed=sweep.seed, store=store)
-    study = setup.study
-    sampling = sweep.hpo.get("sampling") or {}
-    target = int(max_trials if max_trials is not None else sampling.get("max_trials", 1))
-    timeout = sampling.get("timeout_minutes")
-    deadline = time.monotonic() + float(timeout) * 60 if timeout else None
-    k_fold = sweep.hpo.get("k_fold") or {}
-    folds = load_or_create_fold_splits(sweep.study_dir, labels, k_fold) if k_fold.get("enabled") else None
+    setup = sweep.open_or_restore_study()
+    budget = sweep.trial_budget(max_trials)
+    folds = sweep.fold_splits()
     result = SweepResult(
         backbone=backbone,
         study_name=setup.study_name,
@@ -362,50 +410,8 @@ def run_local_hpo_sweep(
         resumed=setup.resumed,
         restored_from_backup=setup.restored_from_backup,
     )
-    sweep_ctx = sweep.context("hpo_sweep", study_name=setup.study_name)
-    existing = sweep_parent_run_id(sweep.tracker, sweep_ctx, root_dir=sweep.root, config_dir=sweep.cfg)
-    with (
-        _sigterm_as_interrupt(),
-        sweep.tracker.start_sweep_run(
-            None,
-            sweep.hpo,
-            backbone,
-            setup.study_name,
-            sweep.hpo.get("checkpoint"),
-            setup.storage_path,
-            setup.resumed,
-            context=sweep_ctx,
-            output_dir=sweep.study_dir,
-            data_config=experiment.data,
-            train_config=experiment.train,
-            config_dir=sweep.cfg,
-            resume_run_id=existing,
-        ) as parent,
-    ):
-        result.parent_run_id = parent.run_id if parent is not None else None
-        if result.parent_run_id and existing:
-            killed = mark_interrupted_children(sweep.tracker, result.parent_run_id)
-            if killed:
-                logger.warning("marked %d run(s) left RUNNING by an interrupted sweep as KILLED", killed)
-        while setup.done_trials < target:
-            if deadline is not None and time.monotonic() > deadline:
-                logger.warning("sweep of %s stopped by timeout_minutes=%s", backbone, timeout)
-                break
-            trial = study.ask()
-            outcome = sweep.run_trial(study, trial, folds)
-            result.trials.append(outcome)
-            sweep.backup(setup.storage_path, is_directory=False)
-            if progress is not None:
-                progress(backbone, setup.done_trials, target)
-        sweep.tracker.log_final_metrics(study, sweep.metric)
-        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if completed:
-            best = study.best_trial
-            result.best_trial_number = best.number
-            result.best_value = best.value
-            result.best_params = dict(best.params)
-            if (sweep.hpo.get("refit") or {}).get("enabled", True):
-                sweep.refit(study, result)
-    sweep.backup(sweep.study_dir, is_directory=True)
-    result.tracking_failures = list(sweep.tracker.failures)
-    return result
+    with sweep.parent_run(setup) as parent_run_id:
+        result.parent_run_id = parent_run_id
+        sweep.run_trials(setup, folds, budget, result)
+        sweep.conclude(setup.study, result)
+    return sweep.finish(result)

@@ -26,6 +26,7 @@ import stat
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -187,19 +188,51 @@ def _resolve_run(
     return run_id, client
 
 
-def _policy(retry: RetryPolicy | None, max_retries: int, base_delay: float) -> RetryPolicy:
-    return retry or RetryPolicy(max_retries=max_retries, base_delay=base_delay)
+@dataclass(frozen=True)
+class _Dest:
+    """Where an upload goes and how it is retried: the arguments every upload takes."""
 
+    run_id: str | None
+    client: MlflowClient | None
+    tracking_uri: str | None
+    retry: RetryPolicy | None
+    max_retries: int
+    base_delay: float
 
-def _upload(operation: str, func: Callable[[], None], policy: RetryPolicy) -> bool:
-    try:
-        policy.call(func, operation)
-    except Exception as exc:
-        logger.warning(
-            "artifact upload failed (training continues): %s: %s: %s", operation, type(exc).__name__, exc
-        )
-        return False
-    return True
+    def upload(
+        self, caller: str, local: Path, what: str, target: str, send: Callable[[MlflowClient, str], None]
+    ) -> bool:
+        """Resolve the run, then ``send(client, run_id)`` with retries; False (logged) on any failure."""
+        try:
+            rid, client = _resolve_run(self.run_id, self.client, self.tracking_uri)
+        except TrackingError as exc:
+            logger.warning("%s(%s): %s", caller, local, exc)
+            return False
+        operation = f"upload {what} to run {rid} as {target}"
+        policy = self.retry or RetryPolicy(max_retries=self.max_retries, base_delay=self.base_delay)
+        try:
+            policy.call(lambda: send(client, rid), operation)
+        except Exception as exc:
+            logger.warning(
+                "artifact upload failed (training continues): %s: %s: %s", operation, type(exc).__name__, exc
+            )
+            return False
+        return True
+
+    def upload_file(self, caller: str, local: Path, folder: str | None, name: str) -> bool:
+        """Store the file ``local`` as ``<folder>/<name>`` (staged under ``name`` when its own differs)."""
+        if not local.is_file():
+            logger.warning("%s: %s does not exist or is not a file", caller, local)
+            return False
+        target = f"{(folder + '/') if folder else ''}{name}"
+        if name == local.name:
+            return self.upload(
+                caller, local, str(local), target, lambda c, rid: c.log_artifact(rid, str(local), folder)
+            )
+        with _renamed(local, name) as staged:
+            return self.upload(
+                caller, local, str(local), target, lambda c, rid: c.log_artifact(rid, str(staged), folder)
+            )
 
 
 def _split_file_target(local: Path, artifact_path: str | None) -> tuple[str | None, str]:
@@ -239,21 +272,8 @@ def log_artifact_safe(
             client=client,
             retry=retry,
         )
-    if not local.is_file():
-        logger.warning("log_artifact_safe: %s does not exist or is not a file", local)
-        return False
-    try:
-        rid, mlflow_client = _resolve_run(run_id, client, tracking_uri)
-    except TrackingError as exc:
-        logger.warning("log_artifact_safe(%s): %s", local, exc)
-        return False
-    folder, file_name = _split_file_target(local, artifact_path)
-    policy = _policy(retry, max_retries, base_delay)
-    operation = f"upload {local} to run {rid} as {(folder + '/') if folder else ''}{file_name}"
-    if file_name == local.name:
-        return _upload(operation, lambda: mlflow_client.log_artifact(rid, str(local), folder), policy)
-    with _renamed(local, file_name) as staged:
-        return _upload(operation, lambda: mlflow_client.log_artifact(rid, str(staged), folder), policy)
+    dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
+    return dest.upload_file("log_artifact_safe", local, *_split_file_target(local, artifact_path))
 
 
 @contextlib.contextmanager
@@ -287,17 +307,14 @@ def log_artifacts_safe(
     if not local.is_dir():
         logger.warning("log_artifacts_safe: %s is not a directory", local)
         return False
-    try:
-        rid, mlflow_client = _resolve_run(run_id, client, tracking_uri)
-    except TrackingError as exc:
-        logger.warning("log_artifacts_safe(%s): %s", local, exc)
-        return False
     target = (artifact_path or local.name).strip("/") or None
-    policy = _policy(retry, max_retries, base_delay)
-    return _upload(
-        f"upload folder {local} to run {rid} as {target or '<root>'}/",
-        lambda: mlflow_client.log_artifacts(rid, str(local), target),
-        policy,
+    dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
+    return dest.upload(
+        "log_artifacts_safe",
+        local,
+        f"folder {local}",
+        f"{target or '<root>'}/",
+        lambda c, rid: c.log_artifacts(rid, str(local), target),
     )
 
 
@@ -329,9 +346,8 @@ def upload_checkpoint_archive(
     if not _full_suffix(target.rpartition("/")[2]):
         target = f"{target}/{_DEFAULT_ARCHIVE_ARTIFACT}"  # a folder was given
     folder, _, name = target.rpartition("/")
-    common: dict[str, Any] = {"tracking_uri": tracking_uri, "client": client, "retry": retry}
-    ok = _upload_as(archive, target, run_id, max_retries, base_delay, common)
-    if not ok:
+    dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
+    if not dest.upload_file("upload_checkpoint_archive", archive, folder or None, name):
         if cleanup_on_failure:
             archive.unlink(missing_ok=True)
         return False
@@ -341,22 +357,11 @@ def upload_checkpoint_archive(
     try:
         manifest_file = staging / _manifest_name(name)
         atomic_write_json(manifest_file, manifest)
-        return log_artifact_safe(manifest_file, folder or None, run_id, max_retries, base_delay, **common)
+        return dest.upload_file(
+            "upload_checkpoint_archive", manifest_file, folder or None, manifest_file.name
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _upload_as(
-    local: Path, target: str, run_id: str | None, max_retries: int, base_delay: float, common: dict[str, Any]
-) -> bool:
-    folder, _, name = target.rpartition("/")
-    if name == local.name:
-        return log_artifact_safe(local, folder or None, run_id, max_retries, base_delay, **common)
-    if not local.is_file():
-        logger.warning("upload: %s does not exist or is not a file", local)
-        return False
-    with _renamed(local, name) as staged:
-        return log_artifact_safe(staged, folder or None, run_id, max_retries, base_delay, **common)
 
 
 def log_checkpoint_safe(

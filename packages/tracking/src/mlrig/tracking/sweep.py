@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from mlrig.naming import (
 )
 from mlrig.naming.run_names import build_trial_run_name
 from mlrig.tracking.artifacts import log_checkpoint_safe
-from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for, track_run
+from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
 from mlrig.tracking.tracker_base import BaseTracker
 
 __all__ = ["MLflowSweepTracker"]
@@ -120,7 +120,7 @@ class MLflowSweepTracker(BaseTracker):
         opened = (
             self._reopen(resume_run_id, name, tags, run_key, run_key_hash, params)
             if resume_run_id
-            else self._open_run(name, tags, run_key=run_key, run_key_hash=run_key_hash, params=params)
+            else self._open_run(self._track(name, tags, run_key=run_key, run_key_hash=run_key_hash), params)
         )
         with opened as handle:
             self._sweep = self._run
@@ -167,17 +167,15 @@ class MLflowSweepTracker(BaseTracker):
         except Exception as exc:
             self._record(f"reopen sweep run {run_id}: {type(exc).__name__}: {exc}; creating a new one")
             run.create()
-        run.log_params(params)
-        previous, self._run = self._run, run
         try:
-            yield run.handle
+            with self._activate(run, params) as handle:
+                yield handle
         except BaseException as exc:
             run.end(run_status_for(exc))
             raise
         else:
             run.end("FINISHED")
         finally:
-            self._run = previous
             self.failures.extend(run.failures)
 
     def _child(
@@ -192,8 +190,15 @@ class MLflowSweepTracker(BaseTracker):
         """Context manager for a child run of ``parent_run_id`` in the sweep's experiment."""
         name, tags, run_key, run_key_hash = self._identity(run_name, context, output_dir, None, None)
         tags.update(extra_tags)
-        experiment_id = self._experiment() or ""
-        return _ChildRun(self, experiment_id, name, tags, parent_run_id, run_key, run_key_hash, params)
+        tracked = self._track(
+            name,
+            tags,
+            parent_run_id=parent_run_id,
+            run_key=run_key,
+            run_key_hash=run_key_hash,
+            background=self.background,
+        )
+        return _ChildRun(self, tracked, params)
 
     def start_trial_run(
         self,
@@ -368,29 +373,12 @@ class _ChildRun:
     def __init__(
         self,
         tracker: MLflowSweepTracker,
-        experiment_id: str,
-        name: str,
-        tags: Mapping[str, str],
-        parent_run_id: str | None,
-        run_key: str,
-        run_key_hash: str,
+        tracked: AbstractContextManager[TrackedRun],
         params: Mapping[str, object] | None,
     ) -> None:
         self.tracker = tracker
         self.trial_number: int | None = None
-        self._cm = track_run(
-            experiment_id,
-            name,
-            tags=tags,
-            parent_run_id=parent_run_id,
-            client=tracker.client,
-            experiment_name=tracker.experiment_name,
-            run_key=run_key,
-            run_key_hash=run_key_hash,
-            retry=tracker.retry,
-            background=tracker.background,
-            failure_sink=tracker.failures,
-        )
+        self._cm = tracked
         self._params = params
         self._run: TrackedRun | None = None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -178,8 +178,7 @@ class BaseTracker:
             run_key_hash = build_mlflow_run_key_hash(run_key)
         return run_name, tags, run_key, run_key_hash
 
-    @contextmanager
-    def _open_run(
+    def _track(
         self,
         run_name: str,
         tags: Mapping[str, str],
@@ -187,12 +186,11 @@ class BaseTracker:
         parent_run_id: str | None = None,
         run_key: str = "",
         run_key_hash: str = "",
-        params: Mapping[str, object] | None = None,
-    ) -> Iterator[RunHandle | None]:
-        """Create the stage run (tags in the create call, ``params`` in the closing batch) and end it."""
-        experiment_id = self._experiment() or ""
-        with track_run(
-            experiment_id,
+        background: bool = False,
+    ) -> AbstractContextManager[TrackedRun]:
+        """:func:`track_run` in this tracker's experiment, with its client, retry policy and failure list."""
+        return track_run(
+            self._experiment() or "",
             run_name,
             tags=tags,
             parent_run_id=parent_run_id,
@@ -201,16 +199,31 @@ class BaseTracker:
             run_key=run_key,
             run_key_hash=run_key_hash,
             retry=self.retry,
+            background=background,
             failure_sink=self.failures,
-        ) as run:
-            if params:
-                run.log_params(params)
+        )
+
+    @contextmanager
+    def _activate(self, run: TrackedRun, params: Mapping[str, object] | None) -> Iterator[RunHandle | None]:
+        """``run`` as the tracker's open run for the block (``params`` buffered on it first)."""
+        if params:
+            run.log_params(params)
+        previous, self._run = self._run, run
+        try:
+            yield run.handle
+        finally:
+            self._run = previous
+
+    @contextmanager
+    def _open_run(
+        self, tracked: AbstractContextManager[TrackedRun], params: Mapping[str, object] | None = None
+    ) -> Iterator[RunHandle | None]:
+        """Create the stage run ``tracked`` (from :meth:`_track`; ``params`` go in its closing batch), index
+        it, make it the open run for the block, and end it."""
+        with tracked as run:
             self._register(run)
-            previous, self._run = self._run, run
-            try:
-                yield run.handle
-            finally:
-                self._run = previous
+            with self._activate(run, params) as handle:
+                yield handle
 
     def _current(self, what: str) -> TrackedRun | None:
         if self._run is None:

@@ -60,9 +60,10 @@ class MLflowTrainingTracker(BaseTracker):
         tags["training_type"] = training_type
         if backbone:
             tags["backbone"] = backbone
-        with self._open_run(
+        tracked = self._track(
             name, tags, parent_run_id=parent_run_id, run_key=run_key, run_key_hash=run_key_hash
-        ) as h:
+        )
+        with self._open_run(tracked) as h:
             yield h
 
     def log_training_parameters(
@@ -177,9 +178,10 @@ class MLflowBenchmarkTracker(BaseTracker):
         tags[self._tag_key("mlflow", "run_type")] = "benchmark"
         if benchmark_key:
             tags["benchmark_key"] = benchmark_key
-        with self._open_run(
+        tracked = self._track(
             name, tags, parent_run_id=parent_run_id, run_key=run_key, run_key_hash=run_key_hash
-        ) as h:
+        )
+        with self._open_run(tracked) as h:
             yield h
 
     def log_benchmark_results(
@@ -252,9 +254,10 @@ class MLflowConversionTracker(BaseTracker):
         tags[self._tag_key("mlflow", "run_type")] = "conversion"
         if source_training_run:
             tags[self._tag_key("training", "source_training_run")] = source_training_run
-        with self._open_run(
+        tracked = self._track(
             name, tags, parent_run_id=parent_run_id, run_key=run_key, run_key_hash=run_key_hash
-        ) as h:
+        )
+        with self._open_run(tracked) as h:
             yield h
 
     def log_conversion_parameters(
