@@ -1,24 +1,13 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlrig.paths import clear_config_cache, clear_repo_root_cache
 from tests.fixtures import REFERENCE_CONFIG_DIR
 
 REFERENCE = REFERENCE_CONFIG_DIR
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    clear_config_cache()
-    clear_repo_root_cache()
-    yield
-    clear_config_cache()
-    clear_repo_root_cache()
 
 
 @pytest.fixture

@@ -184,11 +184,9 @@ def test_symlinked_outputs_root_is_accepted(tmp_path: Path) -> None:
     assert got == tmp_path / "outputs" / "hpo" / "x"
 
 
-def test_checks_are_redone_after_the_memo_expires(tmp_path: Path) -> None:
-    # A path is re-checked against the file system at most once per second: after that a symlink swapped in
-    # (or a file put in the way) since the last check is caught.
-    import time
-
+def test_checks_see_a_change_on_the_very_next_call(tmp_path: Path) -> None:
+    # Every call looks at the file system: a symlink swapped in (or a file put in the way) since the last
+    # check is caught at once.
     root = tmp_path / "outputs"
     (root / "a").mkdir(parents=True)
     outside = tmp_path / "elsewhere"
@@ -199,7 +197,6 @@ def test_checks_are_redone_after_the_memo_expires(tmp_path: Path) -> None:
     os.symlink(outside, root / "a")
     (root / "c").mkdir()
     (root / "c" / "d").write_text("x")
-    time.sleep(1.1)
     with pytest.raises(PathScopeError, match="elsewhere"):
         validate_output_path(root / "a" / "b", root=root)
     with pytest.raises(PathsError, match="exists as a file"):
@@ -207,8 +204,7 @@ def test_checks_are_redone_after_the_memo_expires(tmp_path: Path) -> None:
 
 
 def test_new_folders_in_a_known_parent_are_checked_at_once(tmp_path: Path) -> None:
-    # A sweep asks for many new folders in one parent; the parent's check is reused for a second, but each
-    # new folder itself is looked at when first asked for.
+    # A sweep asks for many new folders in one parent: each is looked at when asked for.
     root = tmp_path / "outputs"
     (root / "study").mkdir(parents=True)
     outside = tmp_path / "elsewhere"
@@ -247,9 +243,7 @@ def test_a_new_folder_is_looked_at_even_when_its_parent_was_missing(tmp_path: Pa
         validate_output_path(root / "study" / "t2", root=root)
 
 
-def test_a_parent_swapped_for_a_symlink_is_caught_after_a_second(tmp_path: Path) -> None:
-    import time
-
+def test_a_parent_swapped_for_a_symlink_is_caught_on_the_next_call(tmp_path: Path) -> None:
     root = tmp_path / "outputs"
     (root / "known").mkdir(parents=True)
     outside = tmp_path / "elsewhere"
@@ -259,13 +253,12 @@ def test_a_parent_swapped_for_a_symlink_is_caught_after_a_second(tmp_path: Path)
     (root / "known").rmdir()
     os.symlink(outside, root / "known")
     os.symlink(outside, root / "missing")
-    time.sleep(1.1)
     for parent in ("known", "missing"):
         with pytest.raises(PathScopeError, match="elsewhere"):
             validate_output_path(root / parent / "t2", root=root)
 
 
-def test_remembered_checks_belong_to_their_root(tmp_path: Path) -> None:
+def test_checks_belong_to_their_root(tmp_path: Path) -> None:
     # outputs/ is a symlink to a volume outside the project: fine when outputs/ is the root asked about, not
     # when the project is -- whichever was asked first.
     project, volume = tmp_path / "project", tmp_path / "volume"
@@ -279,7 +272,7 @@ def test_remembered_checks_belong_to_their_root(tmp_path: Path) -> None:
             validate_output_path(path, root=project)
 
 
-def test_memoised_check_still_applies_each_max_path_length(tmp_path: Path) -> None:
+def test_a_path_checked_before_still_gets_each_max_path_length(tmp_path: Path) -> None:
     root = tmp_path / "outputs"
     root.mkdir()
     long = root / ("x" * 40)
@@ -289,7 +282,7 @@ def test_memoised_check_still_applies_each_max_path_length(tmp_path: Path) -> No
 
 
 def test_equal_but_different_token_values_render_differently(tmp_path: Path) -> None:
-    # 1 == True == 1.0 as dictionary keys (so as memo keys); each must still render as its own text.
+    # 1 == True == 1.0 as dictionary keys; each must still render as its own text.
     config = load_paths_config(None, "local")
     names = [
         render_output_path(
@@ -298,3 +291,29 @@ def test_equal_but_different_token_values_render_differently(tmp_path: Path) -> 
         for value in (1, True, 1.0, "1")
     ]
     assert names == ["v1", "vTrue", "v1.0", "v1"]
+
+
+def test_a_loaded_config_is_used_as_given(project: Path, no_platform_env: None) -> None:
+    # The run's config is passed down: no file is read again, so removing paths.yaml changes nothing.
+    cfg = project / "config"
+    config = load_paths_config(cfg, "local")
+    (cfg / "paths.yaml").unlink()
+    assert resolve_output_path(project, cfg, "hpo", config=config) == project / "outputs" / "hpo"
+    assert get_outputs_dir(project, cfg, config=config) == project / "outputs"
+    assert resolve_output_path(project, cfg, "cache", subcategory="best_model_selection", config=config) == (
+        project / "outputs" / "cache" / "best_model_selection"
+    )
+    # Without it, paths.yaml is loaded on the spot: now the packaged defaults.
+    assert resolve_output_path(project, cfg, "cache", subcategory="final_training") == (
+        project / "outputs" / "cache" / "final_training"
+    )
+
+
+def test_a_config_loaded_for_another_env_is_refused(project: Path) -> None:
+    colab = load_paths_config(project / "config", "colab")
+    with pytest.raises(PathsError, match="loaded for storage_env 'colab', not 'local'"):
+        resolve_output_path(project, None, "hpo", storage_env="local", config=colab)
+    with pytest.raises(PathsError, match="loaded for storage_env 'colab', not 'kaggle'"):
+        get_outputs_dir(project, None, "kaggle", config=colab)
+    # Its own env is the default when none is asked for.
+    assert get_outputs_dir(project, config=colab) == Path(BASES["colab"])

@@ -17,6 +17,7 @@ from mlrig.paths import (
     infer_config_dir,
     is_drive_path,
     is_v2_path,
+    load_paths_config,
     map_to_backup,
     parse_hpo_path,
 )
@@ -191,3 +192,12 @@ def test_drive_backup_path_from_config(project: Path, reference_dir: Path) -> No
         .replace('name: &project_name "resume-ner-azureml"', 'name: &project_name "other"')
     )
     assert get_drive_backup_base(renamed) == Path("/content/drive/MyDrive/other")
+    # The run's loaded config serves both, without reading paths.yaml again.
+    config = load_paths_config(renamed, "local")
+    (renamed / "paths.yaml").unlink()
+    assert get_drive_backup_base(None, config=config) == Path("/content/drive/MyDrive/other")
+    assert get_drive_backup_path(project, renamed, local, config=config) == Path(
+        "/content/drive/MyDrive/other/outputs/hpo/colab/m/study-350a79aa/study.db"
+    )
+    with pytest.raises(PathsError, match="loaded for storage_env 'colab'"):
+        get_drive_backup_path(project, renamed, local, config=load_paths_config(cfg, "colab"))

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
         atomic_write_bytes,
         atomic_write_json,
         atomic_write_text,
-        clear_config_cache,
         freeze,
         read_yaml_config,
         thaw,
@@ -49,12 +48,7 @@ if TYPE_CHECKING:
         parse_hpo_path_v2,
     )
     from mlrig.paths.platforms import STORAGE_ENVS, detect_platform, normalize_storage_env
-    from mlrig.paths.roots import (
-        clear_repo_root_cache,
-        detect_repo_root,
-        infer_config_dir,
-        validate_repo_root,
-    )
+    from mlrig.paths.roots import detect_repo_root, infer_config_dir, validate_repo_root
 
 _EXPORTS = {
     "get_cache_file_path": "cache",
@@ -79,7 +73,6 @@ _EXPORTS = {
     "atomic_write_bytes": "files",
     "atomic_write_json": "files",
     "atomic_write_text": "files",
-    "clear_config_cache": "files",
     "freeze": "files",
     "read_yaml_config": "files",
     "thaw": "files",
@@ -99,7 +92,6 @@ _EXPORTS = {
     "STORAGE_ENVS": "platforms",
     "detect_platform": "platforms",
     "normalize_storage_env": "platforms",
-    "clear_repo_root_cache": "roots",
     "detect_repo_root": "roots",
     "infer_config_dir": "roots",
     "validate_repo_root": "roots",
@@ -122,8 +114,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
-    "clear_config_cache",
-    "clear_repo_root_cache",
     "detect_platform",
     "detect_repo_root",
     "find_study_by_hash",

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from mlrig.paths.config import PathsConfig, load_paths_config
+from mlrig.paths.config import PathsConfig, config_for, load_paths_config
 from mlrig.paths.errors import PathsError
 from mlrig.paths.files import atomic_write_json, thaw
 from mlrig.paths.layout import resolve_output_path
-from mlrig.paths.lazy import get_logger
 from mlrig.paths.normalize import normalize_component
-
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "get_cache_file_path",
@@ -26,6 +22,7 @@ __all__ = [
     "save_cache_with_dual_strategy",
 ]
 
+logger = logging.getLogger(__name__)
 
 _PATTERN_KEYS = {
     "best_configurations": "best_config_file",
@@ -37,15 +34,20 @@ _IDENTIFIER_ALIASES = ("{trial}", "{run_id}", "{identifier}")
 _PLACEHOLDER = re.compile(r"{([^{}]*)}")
 
 
-def _config(config_dir: Path | str | None, root_dir: Path | str | None = None) -> PathsConfig:
-    if config_dir is None and root_dir is not None:
-        config_dir = Path(root_dir) / "config"
-    return load_paths_config(config_dir)
+def _local_config(
+    root_dir: Path | str, config_dir: Path | str | None, config: PathsConfig | None
+) -> PathsConfig:
+    # Cache files are local bookkeeping: they live under the local outputs directory on every platform.
+    return config_for(root_dir, config_dir, "local", config)
 
 
-def get_cache_strategy_config(config_dir: Path | str | None, cache_type: str) -> dict[str, Any]:
-    """``cache_strategies.<cache_type>`` as a plain dict, with every part enabled by default."""
-    strategy = thaw(_config(config_dir).cache_strategies.get(cache_type, {}))
+def get_cache_strategy_config(
+    config_dir: Path | str | None, cache_type: str, *, config: PathsConfig | None = None
+) -> dict[str, Any]:
+    """``cache_strategies.<cache_type>`` as a plain dict, with every part enabled by default; ``config`` is
+    the run's loaded paths config (else ``<config_dir>/paths.yaml`` is loaded now)."""
+    loaded = config if config is not None else load_paths_config(config_dir)
+    strategy = thaw(loaded.cache_strategies.get(cache_type, {}))
     for part in ("timestamped", "latest", "index"):
         section = strategy.get(part)
         strategy[part] = {"enabled": True} if not isinstance(section, dict) else {"enabled": True, **section}
@@ -53,9 +55,10 @@ def get_cache_strategy_config(config_dir: Path | str | None, cache_type: str) ->
     return dict(strategy)
 
 
-def _cache_dir(root_dir: Path | str, config_dir: Path | str | None, cache_type: str) -> Path:
-    # Cache files are local bookkeeping: they live under the local outputs directory on every platform.
-    return resolve_output_path(root_dir, config_dir, "cache", subcategory=cache_type, storage_env="local")
+def _cache_dir(root_dir: Path | str, config: PathsConfig, cache_type: str) -> Path:
+    return resolve_output_path(
+        root_dir, None, "cache", subcategory=cache_type, storage_env="local", config=config
+    )
 
 
 def _latest_name(strategy: Mapping[str, Any], cache_type: str) -> str:
@@ -78,13 +81,16 @@ def get_cache_file_path(
     cache_type: str,
     filename: str | None = None,
     file_type: str | None = None,
+    *,
+    config: PathsConfig | None = None,
 ) -> Path:
     """A file in the cache directory of ``cache_type``: ``filename`` as given, or the ``latest`` (default)
     or ``index`` file of its strategy. Always a file path, never the directory."""
-    cache_dir = _cache_dir(root_dir, config_dir, cache_type)
+    local_config = _local_config(root_dir, config_dir, config)
+    cache_dir = _cache_dir(root_dir, local_config, cache_type)
     if filename is not None:
         return cache_dir / _safe_name(filename, cache_dir)
-    strategy = get_cache_strategy_config(config_dir or Path(root_dir) / "config", cache_type)
+    strategy = get_cache_strategy_config(None, cache_type, config=local_config)
     if file_type in (None, "latest"):
         return cache_dir / _latest_name(strategy, cache_type)
     if file_type == "index":
@@ -93,10 +99,16 @@ def get_cache_file_path(
 
 
 def get_timestamped_cache_filename(
-    config_dir: Path | str | None, cache_type: str, backbone: str, identifier: str, timestamp: str
+    config_dir: Path | str | None,
+    cache_type: str,
+    backbone: str,
+    identifier: str,
+    timestamp: str,
+    *,
+    config: PathsConfig | None = None,
 ) -> str:
     """``<pattern>`` of ``cache_type`` with normalised backbone, identifier and timestamp."""
-    config = _config(config_dir)
+    config = config if config is not None else load_paths_config(config_dir)
     strategy = config.cache_strategies.get(cache_type, {})
     timestamped = strategy.get("timestamped") if isinstance(strategy, Mapping) else None
     pattern = (timestamped or {}).get("pattern") or config.patterns.get(_PATTERN_KEYS.get(cache_type, ""))
@@ -132,7 +144,7 @@ def _read_json(path: Path) -> Any:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        get_logger(__name__).warning("ignoring unreadable cache file %s: %s", path, exc)
+        logger.warning("ignoring unreadable cache file %s: %s", path, exc)
         return None
 
 
@@ -142,7 +154,7 @@ def _read_index(path: Path) -> list[dict[str, Any]]:
         return []
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, list):
-        get_logger(__name__).warning("cache index %s has no 'entries' list; starting a new index", path)
+        logger.warning("cache index %s has no 'entries' list; starting a new index", path)
         return []
     return [e for e in entries if isinstance(e, dict)]
 
@@ -165,7 +177,7 @@ def _prune(cache_dir: Path, keep: int, protected: set[str]) -> None:
     )
     for old in files[: max(0, len(files) - keep)]:
         old.unlink(missing_ok=True)
-        get_logger(__name__).info("removed old cache file %s (max_files=%d)", old, keep)
+        logger.info("removed old cache file %s (max_files=%d)", old, keep)
 
 
 def save_cache_with_dual_strategy(
@@ -177,6 +189,8 @@ def save_cache_with_dual_strategy(
     identifier: str,
     timestamp: str,
     additional_metadata: Mapping[str, Any] | None = None,
+    *,
+    config: PathsConfig | None = None,
 ) -> tuple[Path | None, Path | None, Path | None]:
     """Save ``data`` as a timestamped file, the ``latest`` copy and an index entry (each if enabled).
 
@@ -185,15 +199,17 @@ def save_cache_with_dual_strategy(
     """
     from filelock import FileLock  # deferred: only writers need it, and it is slow to import
 
-    cfg_dir = config_dir if config_dir is not None else Path(root_dir) / "config"
-    strategy = get_cache_strategy_config(cfg_dir, cache_type)
-    cache_dir = _cache_dir(root_dir, cfg_dir, cache_type)
+    local_config = _local_config(root_dir, config_dir, config)
+    strategy = get_cache_strategy_config(None, cache_type, config=local_config)
+    cache_dir = _cache_dir(root_dir, local_config, cache_type)
     cache_dir.mkdir(parents=True, exist_ok=True)
     latest_name, index_name = _latest_name(strategy, cache_type), _index_name(strategy, cache_type)
     with FileLock(str(cache_dir / f".{cache_type}.lock")):
         ts_path: Path | None = None
         if strategy["timestamped"].get("enabled", True):
-            name = get_timestamped_cache_filename(cfg_dir, cache_type, backbone, identifier, timestamp)
+            name = get_timestamped_cache_filename(
+                None, cache_type, backbone, identifier, timestamp, config=local_config
+            )
             ts_path = _unique(cache_dir, name)
         payload = dict(thaw(data))
         payload["cache_metadata"] = {
@@ -247,7 +263,7 @@ def _load_named(cache_dir: Path, name: object) -> dict[str, Any] | None:
     try:
         _safe_name(name, cache_dir)
     except PathsError as exc:
-        get_logger(__name__).warning("ignoring cache index entry: %s", exc)
+        logger.warning("ignoring cache index entry: %s", exc)
         return None
     data = _read_json(cache_dir / name)
     return data if isinstance(data, dict) else None
@@ -260,13 +276,15 @@ def load_cache_file(
     use_latest: bool = True,
     specific_timestamp: str | None = None,
     specific_identifier: str | None = None,
+    *,
+    config: PathsConfig | None = None,
 ) -> dict[str, Any] | None:
     """A saved cache payload: by timestamp, by identifier (newest first), the latest, or the newest index
     entry. Never reads outside the cache directory; corrupt files are skipped with a warning; None if absent.
     """
-    cfg_dir = config_dir if config_dir is not None else Path(root_dir) / "config"
-    strategy = get_cache_strategy_config(cfg_dir, cache_type)
-    cache_dir = _cache_dir(root_dir, cfg_dir, cache_type)
+    local_config = _local_config(root_dir, config_dir, config)
+    strategy = get_cache_strategy_config(None, cache_type, config=local_config)
+    cache_dir = _cache_dir(root_dir, local_config, cache_type)
     if not cache_dir.is_dir():
         return None
     entries = _read_index(cache_dir / _index_name(strategy, cache_type))

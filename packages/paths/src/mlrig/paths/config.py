@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import threading
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
-from mlrig.paths.errors import PathsConfigError
-from mlrig.paths.files import read_yaml_abs, read_yaml_config, thaw
+from mlrig.paths.errors import PathsConfigError, PathsError
+from mlrig.paths.files import read_yaml_config, thaw
 from mlrig.paths.normalize import NormalizePolicy
 from mlrig.paths.platforms import normalize_storage_env
-
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "NAME_ONLY_TOKENS",
@@ -26,6 +21,7 @@ __all__ = [
     "PROCESS_PATTERN_KEYS",
     "DriveSettings",
     "PathsConfig",
+    "PatternTemplate",
     "RepoRootSettings",
     "load_paths_config",
 ]
@@ -99,7 +95,6 @@ class RepoRootSettings:
     max_depth: int = 10
     fallback_to_cwd: bool = True
     warn_on_fallback: bool = True
-    cache_enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,9 +110,38 @@ class DriveSettings:
         return Path(self.mount_point) / "MyDrive" / self.backup_base_dir
 
 
+class PatternTemplate:
+    """One path pattern as ``str.format`` reads it (``{{`` is a brace): its non-empty ``/`` segments as
+    ``%``-templates, each segment's placeholder names, all names in order, and the segments joined."""
+
+    __slots__ = ("joined", "names", "segment_names", "segments")
+
+    def __init__(self, pattern: str) -> None:
+        segments: list[str] = []
+        segment_names: list[tuple[str, ...]] = []
+        for seg in pattern.split("/"):
+            if seg:
+                pieces = list(string.Formatter().parse(seg))
+                segments.append(
+                    "".join(
+                        text.replace("%", "%%") + ("" if name is None else f"%({name})s")
+                        for text, name, _, _ in pieces
+                    )
+                )
+                segment_names.append(tuple(name for _, name, _, _ in pieces if name is not None))
+        self.segments = tuple(segments)
+        self.segment_names = tuple(segment_names)
+        self.names = tuple(dict.fromkeys(name for names in segment_names for name in names))
+        self.joined = "/".join(segments)
+
+
 @dataclass(frozen=True)
 class PathsConfig:
-    """A validated, immutable ``paths.yaml`` with the overrides of ``storage_env`` applied."""
+    """A validated, immutable ``paths.yaml`` with the overrides of ``storage_env`` applied.
+
+    Load it once per run (:func:`load_paths_config`) and pass it down as ``config=``: functions given one
+    read no file. Its patterns are compiled once, when it is made.
+    """
 
     source: Path | None
     schema_version: int
@@ -133,6 +157,22 @@ class PathsConfig:
     drive: DriveSettings | None
     normalize: NormalizePolicy
     raw: Mapping[str, Any]
+    _templates: Mapping[str, PatternTemplate] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        templates = {}
+        for key, pattern in self.patterns.items():
+            try:
+                templates[key] = PatternTemplate(pattern)
+            except ValueError as exc:  # unbalanced braces
+                raise PathsConfigError(
+                    f"not a valid pattern: {exc}", file=self.file_label, key=f"patterns.{key}", value=pattern
+                ) from exc
+        object.__setattr__(self, "_templates", MappingProxyType(templates))
+
+    def template(self, key: str) -> PatternTemplate:
+        """``patterns[key]`` compiled (``KeyError`` when there is no such pattern)."""
+        return self._templates[key]
 
     @property
     def file_label(self) -> str:
@@ -232,7 +272,6 @@ def _normalize_policy(src: Path, data: Mapping[str, Any]) -> NormalizePolicy:
 def _repo_settings(src: Path, data: Mapping[str, Any], base: Mapping[str, str]) -> RepoRootSettings:
     section = _mapping(src, data, "repository_root")
     search = _mapping(src, section, "search")
-    cache = _mapping(src, section, "cache")
     platforms = _mapping(src, section, "platform_candidates")
     candidates = {}
     for name, value in platforms.items():
@@ -259,7 +298,6 @@ def _repo_settings(src: Path, data: Mapping[str, Any], base: Mapping[str, str]) 
         warn_on_fallback=_bool(
             src, "repository_root.search.warn_on_fallback", search.get("warn_on_fallback"), True
         ),
-        cache_enabled=_bool(src, "repository_root.cache.enabled", cache.get("enabled"), True),
     )
 
 
@@ -346,24 +384,15 @@ def _build(src: Path, source: Path | None, data: Mapping[str, Any], storage_env:
     )
 
 
-_parsed: dict[tuple[str, str | None], tuple[Mapping[str, Any], PathsConfig]] = {}
-_parsed_lock = threading.Lock()
-# (config_dir as given, env) -> (file watched, its parsed value when cached, config): the per-call fast path.
-_by_argument: dict[tuple[str | None, str | None], tuple[str, Mapping[str, Any] | None, PathsConfig]] = {}
-
-
 def load_paths_config(config_dir: Path | str | None, storage_env: str | None = None) -> PathsConfig:
     """The validated ``<config_dir>/paths.yaml`` with ``storage_env``'s ``env_overrides`` applied.
 
     Uses the packaged defaults (same layout, project ``mlrig``) when the file does not exist or ``config_dir``
     is None. ``storage_env=None`` applies no override (callers that compute a base directory pass the detected
-    platform). Raises ``PathsConfigError`` naming the file and key for any invalid value.
+    platform). The file is read on every call; a run loads its config once and passes it down. Raises
+    ``PathsConfigError`` naming the file and key for any invalid value.
     """
     env = None if storage_env in (None, "") else normalize_storage_env(storage_env)
-    fast_key = (None if config_dir is None else os.fspath(config_dir), env)
-    fast = _by_argument.get(fast_key)
-    if fast is not None and read_yaml_abs(fast[0]) is fast[1]:
-        return fast[2]
     path = Path(config_dir) / PATHS_FILE if config_dir is not None else _DEFAULTS_FILE
     data = read_yaml_config(path)
     source = path if data is not None and config_dir is not None else None
@@ -372,15 +401,23 @@ def load_paths_config(config_dir: Path | str | None, storage_env: str | None = N
         data = read_yaml_config(path)
         if data is None:  # pragma: no cover - broken installation
             raise PathsConfigError("packaged defaults are missing", file=_DEFAULTS_FILE)
-    key = (str(path), env)
-    hit = _parsed.get(key)
-    if hit is not None and hit[0] is data:
-        config = hit[1]
-    else:
-        config = _build(path, source, data, env)
-        with _parsed_lock:
-            _parsed[key] = (data, config)
-    # A missing project file falls back to the defaults: watch the project file, not the defaults.
-    watched = os.path.abspath(Path(config_dir) / PATHS_FILE if config_dir is not None else path)  # noqa: PTH100
-    _by_argument[fast_key] = (watched, read_yaml_abs(watched), config)
+    return _build(path, source, data, env)
+
+
+def config_for(
+    root_dir: Path | str, config_dir: Path | str | None, storage_env: str | None, config: PathsConfig | None
+) -> PathsConfig:
+    """``config`` when given (loaded for ``storage_env`` or for no env, else ``PathsError``), otherwise the
+    project's paths.yaml loaded now for ``storage_env`` (``config_dir``, default ``<root_dir>/config``)."""
+    if config is None:
+        return load_paths_config(
+            config_dir if config_dir is not None else Path(root_dir) / "config", storage_env
+        )
+    check_env(config, storage_env)
     return config
+
+
+def check_env(config: PathsConfig, storage_env: str | None) -> None:
+    """Raise ``PathsError`` unless ``config`` was loaded for ``storage_env`` or for no env."""
+    if config.storage_env not in (None, storage_env):
+        raise PathsError(f"config was loaded for storage_env {config.storage_env!r}, not {storage_env!r}")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
-from mlrig.paths.config import load_paths_config
+from mlrig.paths.config import PathsConfig, config_for, load_paths_config
 from mlrig.paths.errors import PathScopeError
-from mlrig.paths.layout import get_outputs_dir
-from mlrig.paths.lazy import get_logger
+from mlrig.paths.layout import outputs_base
 from mlrig.paths.normalize import is_within
 
 __all__ = ["get_drive_backup_base", "get_drive_backup_path", "is_drive_path", "map_to_backup"]
 
+logger = logging.getLogger(__name__)
 
 DEFAULT_MOUNT_POINT = "/content/drive"
 
@@ -59,25 +60,30 @@ def map_to_backup(
     return Path(backup_root) / prefix if relative == "." else Path(backup_root) / prefix / relative
 
 
-def get_drive_backup_base(config_dir: Path | str | None) -> Path | None:
+def get_drive_backup_base(config_dir: Path | str | None, *, config: PathsConfig | None = None) -> Path | None:
     """``{drive.mount_point}/MyDrive/{drive.backup_base_dir}`` from paths.yaml (None without a ``drive``
-    section). The folder name defaults to ``project.name``; nothing is hard-coded."""
-    drive = load_paths_config(config_dir).drive
+    section). The folder name defaults to ``project.name``; nothing is hard-coded. ``config`` is the run's
+    loaded paths config (else ``<config_dir>/paths.yaml`` is loaded now)."""
+    drive = (config if config is not None else load_paths_config(config_dir)).drive
     return None if drive is None else drive.backup_base
 
 
 def get_drive_backup_path(
-    root_dir: Path | str, config_dir: Path | str | None, local_path: Path | str
+    root_dir: Path | str,
+    config_dir: Path | str | None,
+    local_path: Path | str,
+    *,
+    config: PathsConfig | None = None,
 ) -> Path | None:
     """The backup location of ``local_path`` (see :func:`map_to_backup`) with the configured Drive base and
-    the local outputs directory; None (logged at debug) when the path is out of scope."""
-    cfg_dir = Path(config_dir) if config_dir is not None else Path(root_dir) / "config"
-    base = get_drive_backup_base(cfg_dir)
-    if base is None:
+    the local outputs directory; None (logged at debug) when the path is out of scope. ``config`` is the
+    run's paths config loaded for ``local`` or no env (else paths.yaml is loaded now)."""
+    local_config = config_for(root_dir, config_dir, "local", config)
+    if local_config.drive is None:
         return None
-    outputs = get_outputs_dir(root_dir, cfg_dir, "local")
+    outputs = outputs_base(root_dir, local_config)
     try:
-        return map_to_backup(local_path, root_dir, base, outputs)
+        return map_to_backup(local_path, root_dir, local_config.drive.backup_base, outputs)
     except PathScopeError as exc:
-        get_logger(__name__).debug("no backup path: %s", exc)
+        logger.debug("no backup path: %s", exc)
         return None

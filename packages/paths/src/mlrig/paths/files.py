@@ -1,45 +1,23 @@
-"""Reading YAML configs (cached, immutable) and writing files atomically."""
+"""Reading YAML configs (immutable values, read afresh on every call) and writing files atomically."""
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from mlrig.paths.errors import PathsConfigError
-
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
-    "clear_config_cache",
     "freeze",
     "read_yaml_config",
     "thaw",
 ]
-
-# How long a cached YAML file is trusted before it is stat-ed again.
-_RESTAT_SECONDS = 1.0
-
-
-class _Entry:
-    # A plain class, not a dataclass: this module is on the import path of every config reader.
-    __slots__ = ("checked_at", "mtime_ns", "size", "value")
-
-    def __init__(self, mtime_ns: int, size: int, checked_at: float, value: Mapping[str, Any] | None) -> None:
-        self.mtime_ns, self.size, self.checked_at, self.value = mtime_ns, size, checked_at, value
-
-
-_yaml_cache: dict[str, _Entry] = {}
-_yaml_lock = threading.Lock()
 
 
 def freeze(obj: Any) -> Any:
@@ -58,12 +36,6 @@ def thaw(obj: Any) -> Any:
     if isinstance(obj, tuple | list):
         return [thaw(v) for v in obj]
     return obj
-
-
-def clear_config_cache() -> None:
-    """Forget every cached YAML file (the next read stats and parses again)."""
-    with _yaml_lock:
-        _yaml_cache.clear()
 
 
 def _parse(path: Path) -> Mapping[str, Any]:
@@ -95,33 +67,14 @@ def _parse(path: Path) -> Mapping[str, Any]:
 def read_yaml_config(path: Path | str) -> Mapping[str, Any] | None:
     """The parsed YAML mapping at ``path`` (deeply immutable), or ``None`` when the file does not exist.
 
-    Cached per absolute path and keyed by (mtime_ns, size); the file is re-stat-ed at most once per second.
-    Raises ``PathsConfigError`` (with line/column) on bad YAML or a top level that is not a mapping.
+    The file is read on every call, so an edit is seen at once; callers that need a file many times per run
+    load it once and pass the value down (e.g. :class:`~mlrig.paths.config.PathsConfig`). Raises
+    ``PathsConfigError`` (with line/column) on bad YAML or a top level that is not a mapping.
     """
-    return read_yaml_abs(os.path.abspath(path))  # noqa: PTH100 - lexical only; resolve() would stat
-
-
-def read_yaml_abs(key: str) -> Mapping[str, Any] | None:
-    """:func:`read_yaml_config` for a path already made absolute (the per-call path of config readers)."""
-    now = time.monotonic()
-    entry = _yaml_cache.get(key)
-    if entry is not None and now - entry.checked_at < _RESTAT_SECONDS:
-        return entry.value
     try:
-        st = os.stat(key)  # noqa: PTH116
-    except FileNotFoundError:
-        with _yaml_lock:
-            _yaml_cache[key] = _Entry(-1, -1, now, None)
+        return _parse(Path(path))
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    except NotADirectoryError:
-        return None
-    if entry is not None and entry.mtime_ns == st.st_mtime_ns and entry.size == st.st_size:
-        entry.checked_at = now
-        return entry.value
-    value = _parse(Path(key))
-    with _yaml_lock:
-        _yaml_cache[key] = _Entry(st.st_mtime_ns, st.st_size, now, value)
-    return value
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:

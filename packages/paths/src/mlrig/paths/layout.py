@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, load_paths_config
+from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, check_env, config_for
 from mlrig.paths.errors import PathsConfigError, PathsError
 from mlrig.paths.normalize import check_output_parts, normalize_component
 from mlrig.paths.platforms import normalize_storage_env
@@ -20,20 +19,8 @@ _OPTIONAL_SEGMENT_TOKENS = frozenset({"bench8"})
 
 
 def _base_str(root_dir: Path | str, config: PathsConfig) -> str:
-    # os.path on strings, memoised for absolute roots: this runs for every path built.
-    root = os.fspath(root_dir)
-    key = (root, config.base["outputs"])
-    hit = _bases.get(key)
-    if hit is not None:
-        return hit
-    base = os.path.join(os.path.abspath(root), config.base["outputs"])  # noqa: PTH100, PTH118
-    # A relative root depends on the cwd: never memoised.
-    if os.path.isabs(root) and len(_bases) < 1024:  # noqa: PTH117
-        _bases[key] = base
-    return base
-
-
-_bases: dict[tuple[str, str], str] = {}
+    # os.path on strings: pathlib's parsing would cost more than the rest of this.
+    return os.path.join(os.path.abspath(root_dir), config.base["outputs"])  # noqa: PTH100, PTH118
 
 
 def outputs_base(root_dir: Path | str, config: PathsConfig) -> Path:
@@ -42,50 +29,20 @@ def outputs_base(root_dir: Path | str, config: PathsConfig) -> Path:
 
 
 def get_outputs_dir(
-    root_dir: Path | str, config_dir: Path | str | None = None, storage_env: str | None = None
+    root_dir: Path | str,
+    config_dir: Path | str | None = None,
+    storage_env: str | None = None,
+    *,
+    config: PathsConfig | None = None,
 ) -> Path:
-    """The outputs base directory for ``storage_env`` (default: the detected platform), overrides applied."""
-    cfg_dir = Path(config_dir) if config_dir is not None else Path(root_dir) / "config"
-    config = load_paths_config(cfg_dir, normalize_storage_env(storage_env or None))
-    return outputs_base(root_dir, config)
+    """The outputs base directory for ``storage_env`` (default: ``config``'s env, else the detected
+    platform), overrides applied; ``config`` is the run's loaded paths config (else it is loaded now)."""
+    env = normalize_storage_env(storage_env or (config.storage_env if config is not None else None))
+    return outputs_base(root_dir, config_for(root_dir, config_dir, env, config))
 
 
-class _Compiled:
-    """A pattern's non-empty segments as ``%``-templates (one per segment, and all of them joined by ``/``),
-    its placeholder names, and each segment's names -- as ``str.format`` reads them (``{{`` is a brace)."""
-
-    __slots__ = ("joined", "names", "segment_names", "segments")
-
-    def __init__(self, pattern: str) -> None:
-        import string  # deferred: needed once per pattern
-
-        segments: list[str] = []
-        segment_names: list[tuple[str, ...]] = []
-        for seg in pattern.split("/"):
-            if seg:
-                pieces = list(string.Formatter().parse(seg))
-                segments.append(
-                    "".join(
-                        text.replace("%", "%%") + ("" if name is None else f"%({name})s")
-                        for text, name, _, _ in pieces
-                    )
-                )
-                segment_names.append(tuple(name for _, name, _, _ in pieces if name is not None))
-        self.segments = tuple(segments)
-        self.segment_names = tuple(segment_names)
-        self.names = tuple(dict.fromkeys(name for names in segment_names for name in names))
-        self.joined = "/".join(segments)
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(pattern: str) -> _Compiled:
-    return _Compiled(pattern)
-
-
-def _render(
-    pattern: str, tokens: Mapping[str, object], config: PathsConfig, what: tuple[str, str]
-) -> list[str]:
-    compiled = _compile(pattern)
+def _render(key: str, tokens: Mapping[str, object], config: PathsConfig, what: tuple[str, str]) -> list[str]:
+    compiled = config.template(key)
     policy = config.normalize
     values = {}
     for name in compiled.names:
@@ -103,7 +60,7 @@ def _render(
         if empty:
             raise PathsError(
                 f"{what[0]} {what[1]!r}: missing token(s) {', '.join(repr(n) for n in empty)} "
-                f"for pattern {pattern!r} "
+                f"for pattern {config.patterns[key]!r} "
                 f"(from {config.file_label})"
             )
         segments.append(template % values)
@@ -135,8 +92,7 @@ def render_output_path(
     validated to lie inside the outputs base. Does not create anything.
     """
     env = normalize_storage_env(storage_env)
-    if config.storage_env not in (None, env):
-        raise PathsError(f"config was loaded for storage_env {config.storage_env!r}, not {env!r}")
+    check_env(config, env)
     key = PROCESS_PATTERN_KEYS.get(process_type)
     if key is None:
         raise PathsError(
@@ -151,7 +107,7 @@ def render_output_path(
         )
     # The env is a token too; naming's tokens already carry it, so the copy is usually not needed.
     values = tokens if tokens.get("storage_env") == env else {**tokens, "storage_env": env}
-    segments = _render(pattern, values, config, ("process_type", process_type))
+    segments = _render(key, values, config, ("process_type", process_type))
     if process_type == "best_configurations":
         parts = _category_dir(config, "cache")
         parts += config.cache.get("best_configurations", "best_configurations").split("/")
@@ -166,17 +122,22 @@ def render_output_path(
 
 
 def resolve_output_path(
-    root_dir: Path | str, config_dir: Path | str | None, category: str, **tokens: object
+    root_dir: Path | str,
+    config_dir: Path | str | None,
+    category: str,
+    *,
+    config: PathsConfig | None = None,
+    **tokens: object,
 ) -> Path:
     """``<outputs>/<outputs[category]>``; with ``category="cache", subcategory=X``: ``<outputs>/cache/<X>``.
 
-    ``storage_env=`` selects the env override (default: the detected platform). Further tokens fill
+    ``storage_env=`` selects the env override (default: ``config``'s env, else the detected platform);
+    ``config`` is the run's loaded paths config (else paths.yaml is loaded now). Further tokens fill
     ``patterns[category]`` when it exists, else are appended as normalised subdirectories in order.
     """
-    storage_env = normalize_storage_env(str(tokens.pop("storage_env")) if tokens.get("storage_env") else None)
-    config = load_paths_config(
-        config_dir if config_dir is not None else Path(root_dir) / "config", storage_env
-    )
+    given_env = str(tokens.pop("storage_env")) if tokens.get("storage_env") else None
+    storage_env = normalize_storage_env(given_env or (config.storage_env if config is not None else None))
+    config = config_for(root_dir, config_dir, storage_env, config)
     parts = _category_dir(config, category)
     if category == "cache" and "subcategory" in tokens:
         sub = str(tokens.pop("subcategory"))
@@ -187,9 +148,8 @@ def resolve_output_path(
             )
         parts += config.cache[sub].split("/")
     if tokens:
-        pattern = config.patterns.get(category)
-        if pattern is not None:
-            parts += _render(pattern, {**tokens, "storage_env": storage_env}, config, ("category", category))
+        if category in config.patterns:
+            parts += _render(category, {**tokens, "storage_env": storage_env}, config, ("category", category))
         else:
             parts += [normalize_component(v, config.normalize) for v in tokens.values()]
     return check_output_parts(_base_str(root_dir, config), parts, config.normalize.max_path_length)

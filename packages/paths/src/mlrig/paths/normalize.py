@@ -8,19 +8,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrig.paths.errors import PathScopeError, PathsError
-
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import TypeVar
-
-    _T = TypeVar("_T")
 
 __all__ = ["NormalizePolicy", "is_within", "normalize_component", "validate_output_path"]
 
@@ -117,21 +108,6 @@ def _normalize_stepwise(text: str, pol: NormalizePolicy) -> str:
     return text
 
 
-_real_roots: dict[str, tuple[float, str]] = {}
-# A root's symlinks are re-resolved at most once per second (roots are checked on every path built).
-_ROOT_TTL = 1.0
-
-
-def _real_root(root: str) -> str:
-    now = time.monotonic()
-    hit = _real_roots.get(root)
-    if hit is not None and now - hit[0] < _ROOT_TTL:
-        return hit[1]
-    real = os.path.realpath(root)
-    _real_roots[root] = (now, real)
-    return real
-
-
 def is_within(path: str, root: str, *, strict: bool = False) -> bool:
     """Whether the normalised absolute path string ``path`` is ``root`` or below it, comparing whole
     components (``/data2`` is not within ``/data``); ``strict=True`` excludes ``root`` itself."""
@@ -141,102 +117,44 @@ def is_within(path: str, root: str, *, strict: bool = False) -> bool:
 
 
 _BAD_PARTS = frozenset(("", ".", ".."))
-# What a check learnt is reused for at most ``_ROOT_TTL`` (like the root's realpath): a run asks for its
-# directory many times, and a sweep asks for many new folders in the same parent. Both are keyed by the root
-# too: a symlink can be fine under one root and lead out of another.
-# (root, output path) -> (checked at, max_path_length, Path).
-_checked: dict[tuple[str, str], tuple[float, int | None, Path]] = {}
-# (root, directory) -> (checked at, its Path): every level from the root down to it was a real directory or
-# missing (from some level on) at that moment, so a new child needs one look of its own.
-_dirs: dict[tuple[str, str], tuple[float, Path]] = {}
-_MEMO_SIZE = 4096
-# A new folder's Path is its checked parent's plus one name known to be a single plain component: pathlib's
-# own helper for that (what Path.iterdir uses) skips re-parsing it, which "/" does -- most of a sweep's cost
-# per new trial folder. It is private, so the public "/" stands in wherever it is missing.
-_child: Callable[[Path, str], Path] = getattr(Path, "_make_child_relpath", None) or Path.joinpath
 
 
-def _remember(memo: dict[tuple[str, str], _T], key: tuple[str, str], entry: _T) -> None:
-    if len(memo) >= _MEMO_SIZE:
-        memo.clear()
-    memo[key] = entry
-
-
-# Asking whether a name exists costs no exception when it does not -- the usual answer for a new folder (the
-# walk's upper levels usually exist, so there lstat alone is one system call instead of two).
-_ACCESS_NOFOLLOW = os.access in os.supports_follow_symlinks
-
-
-def _level(current: str, path: str, root: str, rest: list[str]) -> bool | None:
-    """Check one level ``current`` of ``path``: True when it is a real directory, False when it does not
-    exist, None when it is a symlink (then the whole path was resolved and checked); raises when it is a file
-    or the symlink leads outside ``root`` (symlinks resolved)."""
-    try:
-        mode = os.lstat(current).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    if stat.S_ISLNK(mode):
-        real_root = _real_root(root)
-        real = os.path.realpath(os.path.join(current, *rest))
-        if not is_within(real, real_root, strict=True):
-            raise PathScopeError(f"path {path!r} resolves to {real!r}, outside the root {real_root!r}")
-        if os.path.isfile(real):
-            raise PathsError(f"cannot use {path!r} as an output directory: it exists as a file")
-        return None
-    if not stat.S_ISDIR(mode):
-        raise PathsError(f"cannot use {path!r} as an output directory: {current!r} exists as a file")
-    return True
-
-
-def _walk(root: str, parts: list[str], path: str) -> int | None:
-    """Check each existing level of ``root/parts`` (from the root's real path): the index of the first
-    missing one (``len(parts)`` when all exist), or None when a symlink was met (and the path behind it
-    checked)."""
-    current = _real_root(root)
-    for i, part in enumerate(parts):
-        current = os.path.join(current, part)
-        state = _level(current, path, root, parts[i + 1 :])
-        if state is None:
-            return None
-        if not state:
-            return i
-    return len(parts)
+def _check_resolved(path: str, root: str) -> None:
+    """``path`` leads through a symlink: its real location must be strictly inside ``root``'s and not a
+    file."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if not is_within(real, real_root, strict=True):
+        raise PathScopeError(f"path {path!r} resolves to {real!r}, outside the root {real_root!r}")
+    if os.path.isfile(real):
+        raise PathsError(f"cannot use {path!r} as an output directory: it exists as a file")
 
 
 def check_output_parts(root: str, parts: list[str], max_path_length: int | None) -> Path:
     """``root/parts...`` after checking it: ``parts`` are plain components (no ``..``), so only a symlink
-    inside ``root`` can lead elsewhere -- each existing level is looked at and symlinks resolved (what was
-    learnt about the parent in the last second is reused: then only the last level is looked at)."""
+    inside ``root`` can lead elsewhere. Each existing level below ``root`` is looked at (one ``lstat``) on
+    every call: a symlink met is resolved and checked, a file in the way raises."""
     # Plain components joined with the separator: os.path.join would re-parse every one of them.
     path = os.sep.join((root.rstrip(os.sep), *parts))
     if not parts or not _BAD_PARTS.isdisjoint(parts):
         raise PathScopeError(f"path {path!r} is not strictly inside the root {root!r}")
-    now = time.monotonic()
-    hit = _checked.get((root, path))
-    if hit is not None and now - hit[0] < _ROOT_TTL and hit[1] == max_path_length:
-        return hit[2]
     if max_path_length is not None and len(path) > max_path_length:
         raise PathsError(
             f"path {path!r} is {len(path)} characters long, "
             f"over normalize_paths.max_path_length={max_path_length}"
         )
-    leaf = parts[-1]
-    parent = path[: -len(leaf) - 1]
-    known = _dirs.get((root, parent))
-    if known is not None and now - known[0] < _ROOT_TTL:
-        exists = not _ACCESS_NOFOLLOW or os.access(path, os.F_OK, follow_symlinks=False)
-        is_dir = exists and _level(path, path, root, [])
-        result = _child(known[1], leaf)
-    else:
-        first_missing = _walk(root, parts, path)
-        result = Path(path)
-        if first_missing is not None:
-            _remember(_dirs, (root, parent), (now, result.parent))
-        is_dir = first_missing == len(parts)
-    if is_dir:
-        _remember(_dirs, (root, path), (now, result))
-    _remember(_checked, (root, path), (now, max_path_length, result))
-    return result
+    current = root.rstrip(os.sep)
+    for part in parts:
+        current += os.sep + part
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            break  # nothing below a missing level exists
+        if stat.S_ISLNK(mode):
+            _check_resolved(path, root)
+            break
+        if not stat.S_ISDIR(mode):
+            raise PathsError(f"cannot use {path!r} as an output directory: {current!r} exists as a file")
+    return Path(path)
 
 
 def validate_output_path(path: Path | str, *, root: Path | str, max_path_length: int | None = None) -> Path:
@@ -251,7 +169,7 @@ def validate_output_path(path: Path | str, *, root: Path | str, max_path_length:
         return check_output_parts(
             root_abs, candidate[len(root_abs.rstrip(os.sep)) + 1 :].split(os.sep), max_path_length
         )
-    real, real_root = os.path.realpath(candidate), _real_root(root_abs)
+    real, real_root = os.path.realpath(candidate), os.path.realpath(root_abs)
     if not is_within(real, real_root, strict=True):
         raise PathScopeError(f"path {str(path)!r} resolves to {real!r}, outside the root {real_root!r}")
     return check_output_parts(

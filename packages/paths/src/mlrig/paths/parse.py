@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlrig.paths.config import load_paths_config
-from mlrig.paths.layout import get_outputs_dir
+from mlrig.paths.config import PathsConfig, config_for
+from mlrig.paths.layout import outputs_base
 from mlrig.paths.normalize import normalize_component
 from mlrig.paths.platforms import STORAGE_ENVS, normalize_storage_env
 
@@ -54,11 +54,13 @@ def is_v2_path(path: Path | str) -> bool:
     return parse_hpo_path(path) is not None
 
 
-def _hpo_base(root_dir: Path | str, config_dir: Path | str | None, storage_env: str | None) -> Path:
-    cfg_dir = Path(config_dir) if config_dir is not None else Path(root_dir) / "config"
-    env = normalize_storage_env(storage_env)
-    config = load_paths_config(cfg_dir, env)
-    return get_outputs_dir(root_dir, cfg_dir, env) / config.outputs["hpo"]
+def _study_folder(
+    root_dir: Path | str, config_dir: Path | str | None, model: str, study_key_hash: str, env: str
+) -> Path:
+    config: PathsConfig = config_for(root_dir, config_dir, env, None)
+    model_dir = normalize_component(model, config.normalize)
+    hpo = outputs_base(root_dir, config) / config.outputs["hpo"]
+    return hpo / env / model_dir / f"study-{study_key_hash[:8].lower()}"
 
 
 def _envs(storage_env: str | None) -> tuple[str, ...]:
@@ -81,12 +83,8 @@ def find_study_by_hash(
     """
     if not study_key_hash or len(study_key_hash) < 8:
         return None
-    config = load_paths_config(Path(config_dir) if config_dir is not None else Path(root_dir) / "config")
-    model_dir = normalize_component(model, config.normalize)
     for env in _envs(storage_env):
-        folder = (
-            _hpo_base(root_dir, config_dir, env) / env / model_dir / f"study-{study_key_hash[:8].lower()}"
-        )
+        folder = _study_folder(root_dir, config_dir, model, study_key_hash, env)
         if folder.is_dir():
             return folder
     return None

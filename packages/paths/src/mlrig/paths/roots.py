@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import threading
+import logging
 from pathlib import Path
 
 from mlrig.paths.config import PATHS_FILE, RepoRootSettings, load_paths_config
 from mlrig.paths.errors import PathsError
-from mlrig.paths.lazy import get_logger
 from mlrig.paths.platforms import detect_platform
 
-__all__ = ["clear_repo_root_cache", "detect_repo_root", "infer_config_dir", "validate_repo_root"]
+__all__ = ["detect_repo_root", "infer_config_dir", "validate_repo_root"]
 
-
-_CacheKey = tuple[str, str | None, str | None, str | None]
-_root_cache: dict[_CacheKey, Path] = {}
-_root_lock = threading.Lock()
-
-
-def clear_repo_root_cache() -> None:
-    """Forget every detected repository root."""
-    with _root_lock:
-        _root_cache.clear()
+logger = logging.getLogger(__name__)
 
 
 def _settings_for(candidate: Path, settings: RepoRootSettings | None) -> RepoRootSettings:
@@ -99,17 +89,8 @@ def detect_repo_root(
     and platform candidates, and the current directory's ancestors.
 
     When nothing matches, returns the current directory with a warning (``search.fallback_to_cwd``) or raises
-    ``PathsError``. Results are cached per arguments (and current directory), never across projects.
+    ``PathsError``. Searched afresh on every call: a run finds its root once and passes it down.
     """
-    key: _CacheKey = (
-        str(Path.cwd()),
-        None if start_path is None else str(Path(start_path).absolute()),
-        None if config_dir is None else str(Path(config_dir).absolute()),
-        None if output_dir is None else str(Path(output_dir).absolute()),
-    )
-    cached = _root_cache.get(key)
-    if cached is not None and cached.is_dir():
-        return cached
     settings = None
     if config_dir is not None:
         settings = load_paths_config(config_dir).repository_root
@@ -128,13 +109,8 @@ def detect_repo_root(
                 "and repository_root.search.fallback_to_cwd is false"
             )
         if cfg.warn_on_fallback:
-            get_logger(__name__).warning(
-                "repository root not found; falling back to the current directory %s", Path.cwd()
-            )
+            logger.warning("repository root not found; falling back to the current directory %s", Path.cwd())
         return Path.cwd()
-    if cfg.cache_enabled:
-        with _root_lock:
-            _root_cache[key] = found
     return found
 
 
