@@ -27,7 +27,6 @@ from mlrig.naming import (
     validate_naming_policy,
     validate_run_name,
 )
-from mlrig.paths import clear_config_cache
 from tests.fixtures import REFERENCE_CONFIG_DIR
 
 S = "1234abcd" * 8
@@ -139,7 +138,6 @@ def test_version_only_when_auto_increment_enabled_for_process(tmp_path: Path, re
     assert is_run_name_versioned(bench, cfg)
     mlflow["naming"]["run_name"]["auto_increment"]["enabled"] = False
     (cfg / "mlflow.yaml").write_text(yaml.safe_dump(mlflow))
-    clear_config_cache()  # config files are re-read at most once per second; this edit is immediate
     assert build_mlflow_run_name(
         bench,
         cfg,
@@ -173,7 +171,6 @@ def write_naming(cfg: Path, reference_dir: Path, edit: Any) -> None:
     policy = yaml.safe_load((reference_dir / "naming.yaml").read_text())
     edit(policy)
     (cfg / "naming.yaml").write_text(yaml.safe_dump(policy))
-    clear_config_cache()  # config files are re-read at most once per second; this edit is immediate
 
 
 @pytest.mark.parametrize(

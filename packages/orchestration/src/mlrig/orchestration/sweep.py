@@ -30,7 +30,7 @@ from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
 from mlrig.orchestration.runs import mark_interrupted_children, sigterm_as_interrupt, sweep_parent_run_id
 from mlrig.orchestration.study import StudySetup, backup_or_warn, objective_of, open_study, study_dir_for
-from mlrig.paths import atomic_write_json
+from mlrig.paths import atomic_write_json, load_paths_config
 from mlrig.storage import DriveBackupStore
 from mlrig.tracking import MLflowSweepTracker, TrackedRun
 
@@ -98,6 +98,8 @@ class _Sweep:
         self.labels = labels
         self.store = store
         self.storage_env = storage_env
+        # Loaded once for the whole sweep: every trial's folder is laid out by the same paths.yaml.
+        self.paths_config = load_paths_config(config_dir, storage_env)
         self.progress = progress
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
@@ -151,7 +153,7 @@ class _Sweep:
         ctx = self.context(
             "hpo_trial", trial_key_hash=trial_key_hash, trial_number=number, trial_id=f"trial_{number}"
         )
-        trial_dir = build_output_path(self.root, ctx, self.cfg)
+        trial_dir = build_output_path(self.root, ctx, self.cfg, paths_config=self.paths_config)
         trial_dir.mkdir(parents=True, exist_ok=True)
         meta = {
             "study_key_hash": self.study_key_hash,
@@ -261,7 +263,7 @@ class _Sweep:
             trial_number=best.number,
             trial_id=f"trial_{best.number}",
         )
-        refit_dir = build_output_path(self.root, ctx, self.cfg)
+        refit_dir = build_output_path(self.root, ctx, self.cfg, paths_config=self.paths_config)
         trial_run_id = best.user_attrs.get("mlflow_run_id")
         with self.tracker.start_refit_run(
             str(trial_run_id) if trial_run_id else None, context=ctx, params=best.params, output_dir=refit_dir
