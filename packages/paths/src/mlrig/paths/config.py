@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from mlrig.paths.errors import PathsConfigError, PathsError
 from mlrig.paths.files import read_yaml_config, thaw
 from mlrig.paths.normalize import NormalizePolicy
+from mlrig.paths.patterns import PatternTemplate
 from mlrig.paths.platforms import normalize_storage_env
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "PROCESS_PATTERN_KEYS",
     "DriveSettings",
     "PathsConfig",
-    "PatternTemplate",
     "RepoRootSettings",
     "load_paths_config",
 ]
@@ -108,31 +107,6 @@ class DriveSettings:
     def backup_base(self) -> Path:
         """``{mount_point}/MyDrive/{backup_base_dir}``."""
         return Path(self.mount_point) / "MyDrive" / self.backup_base_dir
-
-
-class PatternTemplate:
-    """One path pattern as ``str.format`` reads it (``{{`` is a brace): its non-empty ``/`` segments as
-    ``%``-templates, each segment's placeholder names, all names in order, and the segments joined."""
-
-    __slots__ = ("joined", "names", "segment_names", "segments")
-
-    def __init__(self, pattern: str) -> None:
-        segments: list[str] = []
-        segment_names: list[tuple[str, ...]] = []
-        for seg in pattern.split("/"):
-            if seg:
-                pieces = list(string.Formatter().parse(seg))
-                segments.append(
-                    "".join(
-                        text.replace("%", "%%") + ("" if name is None else f"%({name})s")
-                        for text, name, _, _ in pieces
-                    )
-                )
-                segment_names.append(tuple(name for _, name, _, _ in pieces if name is not None))
-        self.segments = tuple(segments)
-        self.segment_names = tuple(segment_names)
-        self.names = tuple(dict.fromkeys(name for names in segment_names for name in names))
-        self.joined = "/".join(segments)
 
 
 @dataclass(frozen=True)

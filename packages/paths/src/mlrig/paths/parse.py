@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlrig.paths.config import PathsConfig, config_for
+from mlrig.paths.config import config_for
 from mlrig.paths.layout import outputs_base
 from mlrig.paths.normalize import normalize_component
 from mlrig.paths.platforms import STORAGE_ENVS, normalize_storage_env
@@ -57,7 +57,7 @@ def is_v2_path(path: Path | str) -> bool:
 def _study_folder(
     root_dir: Path | str, config_dir: Path | str | None, model: str, study_key_hash: str, env: str
 ) -> Path:
-    config: PathsConfig = config_for(root_dir, config_dir, env, None)
+    config = config_for(root_dir, config_dir, env, None)
     model_dir = normalize_component(model, config.normalize)
     hpo = outputs_base(root_dir, config) / config.outputs["hpo"]
     return hpo / env / model_dir / f"study-{study_key_hash[:8].lower()}"
