@@ -63,7 +63,9 @@ def _mutate(src: Path, rng: random.Random, version: int, state: dict[str, int], 
 
 
 def _child(project, src: Path, direction: str) -> None:  # forked process, killed at a random point
-    store = project.store()
+    # outputs_dir given: the child starts copying at once instead of loading paths.yaml first, which would
+    # use up part of the window the kill is aimed at.
+    store = project.store(outputs_dir=project.outputs)
     (store.backup if direction == "backup" else store.restore)(src, expect="dir")
     os._exit(0)
 
