@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,8 +166,19 @@ def _fingerprint(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) ->
     return digest, normaliser.statements, normaliser.nodes
 
 
+def _inner_definitions(node: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
+    """Definitions inside a function's body (under any ``if``/``for``/``with``/``try``), not nested deeper."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, _DEFINITION):
+            yield child
+        else:
+            yield from _inner_definitions(child)
+
+
 def module_definitions(module: SourceModule) -> list[Definition]:
-    """Top-level functions and classes of ``module`` and, recursively, the members of its classes."""
+    """Top-level functions and classes of ``module`` and, recursively, the members of its classes and the
+    functions and classes defined inside its functions (qualname ``outer.<locals>.inner``, as Python names
+    them): a copy of a helper is a copy wherever it is defined."""
     found: list[Definition] = []
 
     def collect(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, prefix: str, depth: int) -> None:
@@ -190,6 +201,9 @@ def module_definitions(module: SourceModule) -> list[Definition]:
             for member in node.body:
                 if isinstance(member, _DEFINITION):
                     collect(member, qualname, depth + 1)
+        else:
+            for inner in _inner_definitions(node):
+                collect(inner, f"{qualname}.<locals>", depth + 1)
 
     for stmt in top_level_statements(module.tree.body):
         if isinstance(stmt, _DEFINITION):

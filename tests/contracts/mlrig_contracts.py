@@ -9,13 +9,18 @@ Registered in ``.importlinter`` through ``contract_types``:
 - ``no_cross_package_reexports`` (:class:`NoCrossPackageReexportsContract`): a module of root package ``X``
   must not export (``__all__``, ``from m import a as a`` or ``from m import *``) a name whose home is root
   package ``Y``.
-- ``no_duplicate_definitions`` (:class:`NoDuplicateDefinitionsContract`): functions and classes (top level and
-  class members) in different modules whose bodies are identical after normalising identifiers, strings,
-  numbers and docstrings break it; every location is reported as ``module:qualname:line``. The identifiers
-  normalised are those the definition introduces (its name, parameters, locals, members, ``self.x`` state);
-  names it uses from outside (``json`` vs ``yaml``, ``str`` vs ``Path``) are kept, so only copies match.
-  Bodies below a size (``min_statements`` logic statements, default 5, or ``min_nodes`` AST nodes, default
-  120; field declarations, ``pass`` and docstrings do not count) are ignored.
+- ``no_duplicate_definitions`` (:class:`NoDuplicateDefinitionsContract`): functions and classes (top level,
+  class members and those defined inside functions) in different modules whose bodies are identical after
+  normalising identifiers, strings, numbers and docstrings break it; every location is reported as
+  ``module:qualname:line``. The identifiers normalised are those the definition introduces (its name,
+  parameters, locals, members, ``self.x`` state); names it uses from outside (``json`` vs ``yaml``, ``str``
+  vs ``Path``) are kept, so only copies match. Bodies below a size (``min_statements`` logic statements,
+  default 5, or ``min_nodes`` AST nodes, default 120; field declarations, ``pass`` and docstrings do not
+  count) are ignored.
+
+An ``__all__`` that splices in modules' own lists (``__all__ = [*runs.__all__, ...]``, the mlrig package
+idiom) is read as the names of those modules' literal ``__all__``; a list spliced from anything else breaks
+``no_facades``, since its names cannot be checked.
 
 The contracts read source files and never import the checked packages (see ``source_index``); the
 duplicate detection lives in ``duplicates``.
@@ -34,7 +39,9 @@ from importlinter.domain.contract import Contract, ContractCheck
 from tests.contracts.duplicates import find_duplicates
 from tests.contracts.source_index import (
     Bindings,
+    DeclaredAll,
     SourceModule,
+    declared_all,
     is_within,
     load_sources,
     module_bindings,
@@ -76,9 +83,9 @@ class _SourceContract(Contract):
             output.new_line()
 
 
-def _public_names(bindings: Bindings) -> list[str]:
-    if bindings.all_names is not None:
-        return list(dict.fromkeys(bindings.all_names))
+def _public_names(bindings: Bindings, declared: DeclaredAll | None) -> list[str]:
+    if declared is not None:
+        return list(dict.fromkeys(declared.names))
     names = sorted(name for name in bindings.local | set(bindings.imported) if not name.startswith("_"))
     return names + (["*"] if bindings.star_sources else [])
 
@@ -111,12 +118,18 @@ class NoFacadesContract(_SourceContract):
         violations: list[str] = []
         for name, module in sources.items():
             bindings = module_bindings(module)
+            declared = declared_all(sources, module)
+            violations.extend(
+                f"{name} ({module.path}) builds __all__ from {spliced}.__all__, which is not a module of the "
+                "checked packages with a literal __all__: its names cannot be checked."
+                for spliced in (declared.unresolved if declared is not None else [])
+            )
             if module.is_package:
-                violations.extend(self._package_violations(module, bindings, roots))
+                violations.extend(self._package_violations(sources, module, declared, roots))
                 continue
             if name.rpartition(".")[2] == "__main__":
                 continue
-            public = _public_names(bindings)
+            public = _public_names(bindings, declared)
             origins = [(public_name, _reexport_source(bindings, public_name)) for public_name in public]
             if public and all(origin is not None for _, origin in origins):
                 shown = ", ".join(
@@ -130,7 +143,11 @@ class NoFacadesContract(_SourceContract):
         return violations
 
     @staticmethod
-    def _package_violations(module: SourceModule, bindings: Bindings, roots: list[str]) -> list[str]:
+    def _package_violations(
+        sources: dict[str, SourceModule], module: SourceModule, declared: DeclaredAll | None, roots: list[str]
+    ) -> list[str]:
+        bindings = module_bindings(module)
+
         def foreign(source_module: str) -> bool:
             # Outside this package but inside the same root package (or an external library). Names of other
             # root packages are left to no_cross_package_reexports.
@@ -140,8 +157,8 @@ class NoFacadesContract(_SourceContract):
 
         # Exports of this __init__: its __all__ or, without one, the explicit ``import a as a`` idiom and the
         # public names it imports from the checked packages.
-        if bindings.all_names is not None:
-            exported = list(dict.fromkeys(bindings.all_names))
+        if declared is not None:
+            exported = list(dict.fromkeys(declared.names))
         else:
             exported = [
                 name
@@ -151,14 +168,23 @@ class NoFacadesContract(_SourceContract):
             ]
         violations: list[str] = []
         for exported_name in exported:
-            source = bindings.imported.get(exported_name)
-            if exported_name in bindings.local or source is None or not foreign(source.module):
+            if exported_name in bindings.local:
                 continue
-            violations.append(
-                f"{module.name} (package __init__, {module.path}) re-exports {exported_name} from "
-                f"{source.describe()}, which is outside its package. Only its own submodules may be "
-                "re-exported."
+            source = bindings.imported.get(exported_name)
+            # A name that arrives through ``from .module import *`` is followed to the module defining it.
+            origin = (
+                source.describe() if source is not None else resolve_home(sources, module.name, exported_name)
             )
+            if origin is None:
+                violations.append(
+                    f"{module.name} (package __init__, {module.path}) lists {exported_name} in __all__, but "
+                    "neither it nor the modules it imports define that name."
+                )
+            elif foreign(source.module if source is not None else origin):
+                violations.append(
+                    f"{module.name} (package __init__, {module.path}) re-exports {exported_name} from "
+                    f"{origin}, which is outside its package. Only its own submodules may be re-exported."
+                )
         for star in bindings.star_sources:
             if foreign(star):
                 violations.append(
@@ -180,7 +206,8 @@ class NoCrossPackageReexportsContract(_SourceContract):
             bindings = module_bindings(module)
             own_root = module.root
             exported: dict[str, str] = {}
-            for exported_name in bindings.all_names or []:
+            declared = declared_all(sources, module)
+            for exported_name in declared.names if declared is not None else []:
                 exported.setdefault(exported_name, "lists it in __all__")
             for bound, source in bindings.imported.items():
                 if source.explicit_reexport:

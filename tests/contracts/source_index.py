@@ -134,6 +134,8 @@ class Bindings:
     imported: dict[str, ImportSource] = field(default_factory=dict)
     star_sources: list[str] = field(default_factory=list)
     all_names: list[str] | None = None
+    # Names ``m`` whose list ``__all__`` splices in (``[*m.__all__, ...]``); see :func:`declared_all`.
+    all_spliced: list[str] = field(default_factory=list)
     has_getattr: bool = False
 
 
@@ -157,14 +159,33 @@ def _target_names(target: ast.expr) -> Iterator[str]:
         yield from _target_names(target.value)
 
 
-def _literal_strings(node: ast.expr | None) -> list[str]:
+def _spliced_name(node: ast.expr) -> str | None:
+    """``m`` for the expression ``m.__all__``."""
+    if isinstance(node, ast.Attribute) and node.attr == "__all__" and isinstance(node.value, ast.Name):
+        return node.value.id
+    return None
+
+
+def _all_parts(node: ast.expr | None) -> tuple[list[str], list[str]]:
+    """The string literals of an ``__all__`` value and the names ``m`` of the ``m.__all__`` it splices in."""
     if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        return [
-            elt.value for elt in node.elts if isinstance(elt, ast.Constant) and isinstance(elt.value, str)
-        ]
+        names: list[str] = []
+        spliced: list[str] = []
+        for elt in node.elts:
+            if isinstance(elt, ast.Constant) and isinstance(elt.value, str):
+                names.append(elt.value)
+            elif isinstance(elt, ast.Starred) and (module := _spliced_name(elt.value)) is not None:
+                spliced.append(module)
+        return names, spliced
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _literal_strings(node.left) + _literal_strings(node.right)
-    return []
+        left, right = _all_parts(node.left), _all_parts(node.right)
+        return left[0] + right[0], left[1] + right[1]
+    module = _spliced_name(node) if node is not None else None
+    return ([], [module]) if module is not None else ([], [])
+
+
+def _literal_strings(node: ast.expr | None) -> list[str]:
+    return _all_parts(node)[0]
 
 
 def _alias_source(value: ast.expr, bindings: Bindings) -> ImportSource | None:
@@ -212,16 +233,18 @@ def _bind_import_from(stmt: ast.ImportFrom, module: SourceModule, bindings: Bind
 
 def _update_all(stmt: ast.stmt, bindings: Bindings) -> bool:
     """Record ``__all__`` assignments and mutations; return True when ``stmt`` was one."""
-    if isinstance(stmt, ast.Assign) and any(
-        isinstance(target, ast.Name) and target.id == "__all__" for target in stmt.targets
+    if (
+        isinstance(stmt, ast.Assign)
+        and any(isinstance(target, ast.Name) and target.id == "__all__" for target in stmt.targets)
+    ) or (
+        isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == "__all__"
     ):
-        bindings.all_names = _literal_strings(stmt.value)
-        return True
-    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == "__all__":
-        bindings.all_names = _literal_strings(stmt.value)
+        bindings.all_names, bindings.all_spliced = _all_parts(stmt.value)
         return True
     if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name) and stmt.target.id == "__all__":
-        bindings.all_names = [*(bindings.all_names or []), *_literal_strings(stmt.value)]
+        names, spliced = _all_parts(stmt.value)
+        bindings.all_names = [*(bindings.all_names or []), *names]
+        bindings.all_spliced = [*bindings.all_spliced, *spliced]
         return True
     if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
         func = stmt.value.func
@@ -234,7 +257,8 @@ def _update_all(stmt: ast.stmt, bindings: Bindings) -> bool:
         arguments = stmt.value.args
         added: list[str] = []
         if func.attr == "extend" and arguments:
-            added = _literal_strings(arguments[0])
+            added, spliced = _all_parts(arguments[0])
+            bindings.all_spliced = [*bindings.all_spliced, *spliced]
         elif func.attr == "append" and arguments:
             added = _literal_strings(ast.List(elts=[arguments[0]]))
         bindings.all_names = [*(bindings.all_names or []), *added]
@@ -285,6 +309,48 @@ def module_bindings(module: SourceModule) -> Bindings:
                     _bind_local(_target_names(item.optional_vars), bindings)
     _BINDINGS_CACHE[(module.name, module.path)] = (module.tree, bindings)
     return bindings
+
+
+@dataclass(frozen=True)
+class DeclaredAll:
+    """The names a module's ``__all__`` holds; ``unresolved`` are the ``m`` of spliced ``m.__all__`` entries
+    that are not a checked module with a literal ``__all__`` (their names cannot be known)."""
+
+    names: list[str]
+    unresolved: list[str]
+
+
+def _spliced_module(sources: dict[str, SourceModule], bindings: Bindings, name: str) -> str | None:
+    source = bindings.imported.get(name)
+    if source is None:
+        return None
+    if source.attribute is None:
+        return source.module
+    submodule = f"{source.module}.{source.attribute}"
+    return submodule if submodule in sources else None
+
+
+def declared_all(
+    sources: dict[str, SourceModule], module: SourceModule, _seen: frozenset[str] = frozenset()
+) -> DeclaredAll | None:
+    """``module.__all__`` as written, each ``*m.__all__`` replaced by the names of ``m``'s own ``__all__``
+    (followed through the checked modules); None when the module has no ``__all__``."""
+    bindings = module_bindings(module)
+    if bindings.all_names is None:
+        return None
+    names = list(bindings.all_names)
+    unresolved: list[str] = []
+    for spliced in bindings.all_spliced:
+        target = _spliced_module(sources, bindings, spliced)
+        nested = None
+        if target is not None and target in sources and target not in _seen:
+            nested = declared_all(sources, sources[target], _seen | {module.name})
+        if nested is None:
+            unresolved.append(spliced)
+            continue
+        names += nested.names
+        unresolved += nested.unresolved
+    return DeclaredAll(names, unresolved)
 
 
 def is_within(module: str, package: str) -> bool:

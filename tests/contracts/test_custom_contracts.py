@@ -200,6 +200,86 @@ def test_namespace_portions_in_several_directories_are_all_read(project, monkeyp
     assert str(second / "fx" / "tracking" / "shim.py") in violations[0]
 
 
+# --- __all__ built from the modules' own lists (the mlrig package idiom) ---------------------------
+
+SPLICED_INIT = """
+from fx.tracking import {modules}
+{stars}
+
+__all__ = [{spliced}]
+"""
+
+
+def _spliced_init(project, *modules: str) -> None:
+    project.write(
+        "fx/tracking/__init__.py",
+        SPLICED_INIT.format(
+            modules=", ".join(modules),
+            stars="\n".join(f"from fx.tracking.{module} import *" for module in modules),
+            spliced=", ".join(f"*{module}.__all__" for module in modules),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "contract_class", [NoFacadesContract, NoCrossPackageReexportsContract, NoDuplicateDefinitionsContract]
+)
+def test_package_joining_its_modules_all_keeps_contract(project, contract_class: type[Contract]) -> None:
+    project.append("fx/tracking/runs.py", '__all__ = ["RunHandle", "start_run"]\n')
+    _spliced_init(project, "runs")
+    check = _check(project, contract_class)
+    assert check.kept, check.metadata
+
+
+def test_spliced_all_exporting_another_packages_name_breaks(project) -> None:
+    project.append("fx/tracking/runs.py", '__all__ = ["RunHandle", "build_study_key", "start_run"]\n')
+    _spliced_init(project, "runs")
+    violations = _violations(_check(project, NoCrossPackageReexportsContract))
+    assert (
+        "fx.tracking exports 'build_study_key' (lists it in __all__), but its home is fx.naming.keys in "
+        "package fx.naming. Import it from fx.naming where it is needed instead of re-exporting it."
+    ) in violations
+    assert len(violations) == 2, violations  # the package and fx.tracking.runs itself
+
+
+def test_spliced_all_exporting_an_external_name_breaks(project) -> None:
+    project.write(
+        "fx/tracking/metrics.py",
+        "from fakemlflow import log_metric\n\n__all__ = ['log_metric', 'track']\n\n\n"
+        "def track(key):\n    return log_metric(key, 1)\n",
+    )
+    project.append("fx/tracking/runs.py", '__all__ = ["RunHandle", "start_run"]\n')
+    _spliced_init(project, "metrics", "runs")
+    violations = _violations(_check(project, NoFacadesContract))
+    assert len(violations) == 1, violations
+    assert violations[0].startswith("fx.tracking (package __init__")
+    assert "re-exports log_metric from fakemlflow, which is outside its package" in violations[0]
+
+
+def test_spliced_all_naming_an_undefined_name_breaks(project) -> None:
+    project.append("fx/tracking/runs.py", '__all__ = ["RunHandle", "start_run", "stop_run"]\n')
+    _spliced_init(project, "runs")
+    violations = _violations(_check(project, NoFacadesContract))
+    assert len(violations) == 1, violations
+    assert "fx.tracking (package __init__" in violations[0]
+    assert (
+        "lists stop_run in __all__, but neither it nor the modules it imports define that name"
+        in (violations[0])
+    )
+
+
+def test_all_spliced_from_an_unchecked_module_breaks(project) -> None:
+    project.write(
+        "fx/tracking/__init__.py",
+        "import os\n\nfrom fx.tracking.runs import RunHandle, start_run\n\n"
+        "__all__ = ['RunHandle', 'start_run', *os.__all__]\n",
+    )
+    violations = _violations(_check(project, NoFacadesContract))
+    assert len(violations) == 1, violations
+    assert violations[0].startswith("fx.tracking (")
+    assert "builds __all__ from os.__all__, which is not a module of the checked packages" in violations[0]
+
+
 # --- no cross-package re-exports -------------------------------------------------------------------
 
 
@@ -307,6 +387,46 @@ def test_duplicate_method_in_different_classes_is_reported_by_qualname(project) 
     assert len(violations) == 1, violations
     assert "fx.storage.report:Report.summarise:5" in violations[0]
     assert "fx.tracking.sweep:SweepSummary.summarise:4" in violations[0]
+
+
+NESTED_IN_FUNCTION = 'def report(histories):\n    """Summaries of several histories."""\n{inner}\n' + (
+    "    return [summarise_metrics(history) for history in histories]\n"
+)
+NESTED_IN_METHOD = (
+    "class Report:\n    def lines(self, histories, verbose):\n        if verbose:\n{inner}\n"
+    + ("            return [summarise_metrics(history) for history in histories]\n        return []\n")
+)
+
+
+@pytest.mark.parametrize(
+    ("template", "indent", "qualname"),
+    [
+        (NESTED_IN_FUNCTION, 4, "report.<locals>.summarise_metrics:3"),
+        (NESTED_IN_METHOD, 12, "Report.lines.<locals>.summarise_metrics:4"),
+    ],
+    ids=["in-function", "in-method-under-if"],
+)
+def test_top_level_copy_of_a_nested_function_breaks(
+    project, template: str, indent: int, qualname: str
+) -> None:
+    inner = "\n".join(" " * indent + line if line else "" for line in ORIGINAL_FUNCTION.strip().splitlines())
+    project.write("fx/tracking/metrics.py", template.format(inner=inner))
+    project.write("fx/orchestration/scores.py", RENAMED_COPY)
+    violations = _violations(_check(project, NoDuplicateDefinitionsContract))
+    assert violations == [
+        "duplicate function: fx.orchestration.scores:describe_scores:1 has the same normalised body as "
+        f"fx.tracking.metrics:{qualname}. Keep one definition in its home package and import it."
+    ]
+
+
+def test_nested_copy_inside_a_reported_copy_is_not_reported_again(project) -> None:
+    inner = "\n".join("    " + line if line else "" for line in ORIGINAL_FUNCTION.strip().splitlines())
+    outer = NESTED_IN_FUNCTION.format(inner=inner)
+    project.write("fx/tracking/metrics.py", outer)
+    project.write("fx/orchestration/scores.py", "import os\n\n" + outer)
+    violations = _violations(_check(project, NoDuplicateDefinitionsContract))
+    assert len(violations) == 1, violations
+    assert violations[0].startswith("duplicate function: fx.orchestration.scores:report:3 has")
 
 
 def test_copies_within_one_module_are_left_alone(project) -> None:

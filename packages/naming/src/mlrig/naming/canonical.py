@@ -31,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+__all__ = ["canonical_json", "compute_hash_16", "compute_hash_64", "compute_json_hash", "fingerprint_json"]
+
 
 _STR_TYPES = (PurePath, _dt.date, _dt.time)  # datetime is a date subclass
 _KEY_TYPES = (str, int, float, bool, type(None))

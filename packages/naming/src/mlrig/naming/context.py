@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 from mlrig.naming._patterns import HEX_ID
 from mlrig.naming.errors import NamingError
 from mlrig.naming.run_keys import build_trial_id
-from mlrig.paths import PathsError, get_logger, normalize_storage_env
+from mlrig.paths import PathsError, normalize_storage_env
 
 # Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
+
+__all__ = [
+    "HPO_STAGES",
+    "PROCESS_TYPES",
+    "STAGES",
+    "NamingContext",
+    "build_parent_training_id",
+    "build_token_values",
+    "create_naming_context",
+    "parse_parent_training_id",
+]
 
 
 PROCESS_TYPES: Final = (
@@ -72,7 +84,7 @@ def parse_parent_training_id(parent_id: str | None) -> dict[str, str]:
     variant = match.group(3) if match else "1"
     match = match or _PARENT.search(parent_id)
     if not match:
-        get_logger(__name__).debug(
+        logging.getLogger(__name__).debug(
             "parent_training_id %r does not match spec_<fp>_exec_<fp>[/v<N>]", parent_id
         )
         return {"spec_hash": "unknown", "exec_hash": "unknown", "variant": "1"}

@@ -1,11 +1,15 @@
-"""Error types of mlrig.naming (one base, ``NamingError``, a ``ValueError``)."""
+"""Error types of mlrig.naming (one base, ``NamingError``: an ``MlrigError`` and a ``ValueError``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mlrig.paths import MlrigError
 
-class NamingError(ValueError):
+__all__ = ["HashInputError", "NamingConfigError", "NamingError", "TagKeyError"]
+
+
+class NamingError(MlrigError, ValueError):
     """Base error of mlrig.naming: an invalid naming input, context or config."""
 
 

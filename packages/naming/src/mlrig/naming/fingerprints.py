@@ -11,6 +11,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+__all__ = [
+    "compute_bench_fp",
+    "compute_benchmark_config_hash",
+    "compute_conv_fp",
+    "compute_exec_fp",
+    "compute_hardware_fp",
+    "compute_spec_fp",
+]
+
 
 def compute_spec_fp(
     model_config: Mapping[str, Any] | None,

@@ -8,18 +8,29 @@ default).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
 from mlrig.naming.errors import NamingConfigError
-from mlrig.paths import get_logger
 
 # Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
+
+__all__ = [
+    "MlflowNamingSettings",
+    "get_auto_increment_config",
+    "get_index_config",
+    "get_mlflow_settings",
+    "get_naming_config",
+    "get_run_finder_config",
+    "get_tracking_config",
+    "load_mlflow_config",
+]
 
 
 MLFLOW_FILE: Final = "mlflow.yaml"
@@ -180,7 +191,7 @@ def get_auto_increment_config(
     result = _auto_increment(s)
     if process_type is not None:
         result["enabled_for_process"] = s.auto_increment_for(process_type)
-    get_logger(__name__).debug("auto_increment config for %s: %s", process_type, result)
+    logging.getLogger(__name__).debug("auto_increment config for %s: %s", process_type, result)
     return result
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from mlrig.naming.context import NamingContext
 from mlrig.paths import PathsConfig, infer_config_dir, load_paths_config, render_output_path
 
+__all__ = ["build_output_path"]
+
 
 def build_output_path(
     root_dir: Path | str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import string
 from collections.abc import Mapping
@@ -12,7 +13,6 @@ from pathlib import Path
 from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
 from mlrig.naming._patterns import CONTROL_CHARS
 from mlrig.naming.errors import NamingConfigError, NamingError
-from mlrig.paths import get_logger
 
 # Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
 TYPE_CHECKING = False
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from typing import Any, Final, Literal
 
     Kind = Literal["hash", "number", "suffix"]
+
+__all__ = [
+    "NamingPolicy",
+    "get_naming_policy",
+    "load_naming_policy",
+    "sanitize_semantic_suffix",
+    "validate_naming_policy",
+    "validate_run_name",
+]
 
 
 NAMING_FILE: Final = "naming.yaml"
@@ -361,7 +370,7 @@ def check_run_name(name: str, policy: NamingPolicy) -> None:
             f"(length: {len(name)})"
         )
     if len(name) > policy.warn_length:
-        get_logger(__name__).warning(
+        logging.getLogger(__name__).warning(
             "Run name is longer than %d characters (%d): %s", policy.warn_length, len(name), name
         )
     bad = [c for c in policy.forbidden_chars if c in name]

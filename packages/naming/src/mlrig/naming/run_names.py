@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from mlrig.naming.policy import (
     sanitize_semantic_suffix,
 )
 from mlrig.naming.run_keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
-from mlrig.paths import get_logger
 
 # Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
 TYPE_CHECKING = False
@@ -187,7 +187,7 @@ def build_mlflow_run_name(
         if _versioned(pattern, context, config_dir):
             suffix = policy.version_format.format(separator=policy.version_separator, number=version)
         else:
-            get_logger(__name__).debug(
+            logging.getLogger(__name__).debug(
                 "version %s ignored: run names of %s are not auto-incremented", version, _kind(context)
             )
     name = _render(pattern, context, policy, suffix)

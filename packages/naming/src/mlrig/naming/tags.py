@@ -20,6 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
 
+__all__ = ["TagsRegistry", "build_mlflow_tags", "load_tags_registry", "sanitize_tag_value"]
+
 
 TAGS_FILE: Final = "tags.yaml"
 # Identity values are never truncated (a cut id is useless for lookups); past this size they are rejected.

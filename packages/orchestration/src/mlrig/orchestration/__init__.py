@@ -1,81 +1,42 @@
-"""mlrig.orchestration: HPO sweeps that resume, champion selection, stage runners, the demo pipeline and the
-``mlrig`` CLI. See the package README.
+"""mlrig.orchestration: HPO sweeps that resume, champion selection, stage runners and the demo pipeline. See
+the package README.
 
-Names are loaded on first use (``mlrig.paths.lazy_exports``): ``import mlrig.orchestration`` -- and so
-``mlrig --help`` -- must not import optuna or mlflow.
+Each module lists the names it exports in its ``__all__``; this package exports exactly those. Importing it
+imports optuna and mlflow: the ``mlrig`` command line lives in ``mlrig.cli``, which imports this package only
+inside the commands that need it.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from mlrig.paths import lazy_exports
-
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from mlrig.orchestration.configs import ExperimentConfig, load_experiment_config
-    from mlrig.orchestration.demo import DemoSummary, run_demo
-    from mlrig.orchestration.errors import OrchestrationError
-    from mlrig.orchestration.requests import (
-        BenchmarkFn,
-        BenchmarkRequest,
-        ConvertFn,
-        ConvertRequest,
-        TrainFn,
-        TrainRequest,
-        TrialPruned,
-    )
-    from mlrig.orchestration.selection import Champion, select_best_model, select_champion
-    from mlrig.orchestration.stages import StageResult, run_benchmarking, run_conversion, run_final_training
-    from mlrig.orchestration.sweep import SweepResult, TrialOutcome, run_local_hpo_sweep
-
-_EXPORTS = {
-    "ExperimentConfig": "configs",
-    "load_experiment_config": "configs",
-    "DemoSummary": "demo",
-    "run_demo": "demo",
-    "OrchestrationError": "errors",
-    "BenchmarkFn": "requests",
-    "BenchmarkRequest": "requests",
-    "ConvertFn": "requests",
-    "ConvertRequest": "requests",
-    "TrainFn": "requests",
-    "TrainRequest": "requests",
-    "TrialPruned": "requests",
-    "Champion": "selection",
-    "select_best_model": "selection",
-    "select_champion": "selection",
-    "StageResult": "stages",
-    "run_benchmarking": "stages",
-    "run_conversion": "stages",
-    "run_final_training": "stages",
-    "SweepResult": "sweep",
-    "TrialOutcome": "sweep",
-    "run_local_hpo_sweep": "sweep",
-}
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, distribution="mlrig-orchestration")
+from mlrig.orchestration import configs, demo, errors, requests, runs, selection, stages, sweep
+from mlrig.orchestration.configs import *
+from mlrig.orchestration.demo import *
+from mlrig.orchestration.errors import *
+from mlrig.orchestration.requests import *
+from mlrig.orchestration.runs import *
+from mlrig.orchestration.selection import *
+from mlrig.orchestration.stages import *
+from mlrig.orchestration.sweep import *
 
 __all__ = [
-    "BenchmarkFn",
-    "BenchmarkRequest",
-    "Champion",
-    "ConvertFn",
-    "ConvertRequest",
-    "DemoSummary",
-    "ExperimentConfig",
-    "OrchestrationError",
-    "StageResult",
-    "SweepResult",
-    "TrainFn",
-    "TrainRequest",
-    "TrialOutcome",
-    "TrialPruned",
-    "load_experiment_config",
-    "run_benchmarking",
-    "run_conversion",
-    "run_demo",
-    "run_final_training",
-    "run_local_hpo_sweep",
-    "select_best_model",
-    "select_champion",
+    *configs.__all__,
+    *demo.__all__,
+    *errors.__all__,
+    *requests.__all__,
+    *runs.__all__,
+    *selection.__all__,
+    *stages.__all__,
+    *sweep.__all__,
 ]
+
+__version__: str  # from the installed metadata, on first access; not in __all__
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
+
+    def __getattr__(name: str) -> str:
+        # importlib.metadata costs more to import than this package: read the version only when asked for it.
+        if name != "__version__":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib.metadata import version
+
+        return version("mlrig-orchestration")

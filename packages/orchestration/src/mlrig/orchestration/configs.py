@@ -10,7 +10,7 @@ from typing import Any
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.paths import read_yaml_config, thaw
 
-__all__ = ["DEFAULT_CONFIG_DIR", "ExperimentConfig", "load_experiment_config", "load_yaml"]
+__all__ = ["ExperimentConfig", "load_experiment_config"]
 
 DEFAULT_CONFIG_DIR = Path(__file__).with_name("defaults")
 

@@ -26,7 +26,7 @@ from mlrig.paths import get_outputs_dir
 from mlrig.storage import BackupResult, DriveBackupStore
 from mlrig.tracking import MLflowSweepTracker, resolve_tracking_uri
 
-__all__ = ["DEMO_EXPERIMENT", "DemoSummary", "prepare_demo_config", "run_demo"]
+__all__ = ["DemoSummary", "run_demo"]
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,6 @@ from numpy.typing import NDArray
 
 from mlrig.orchestration.errors import OrchestrationError
 
-__all__ = ["macro_f1", "make_dataset", "make_test_set", "score_probabilities"]
-
 logger = logging.getLogger(__name__)
 
 _LATENT_DIMS = 4

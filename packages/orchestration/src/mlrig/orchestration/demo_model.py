@@ -29,8 +29,6 @@ from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.requests import BenchmarkRequest, ConvertRequest, TrainRequest, TrialPruned
 from mlrig.paths import atomic_write_bytes, atomic_write_json
 
-__all__ = ["BACKBONES", "benchmark", "convert", "train"]
-
 logger = logging.getLogger(__name__)
 
 #: Hidden units per backbone (0 = softmax regression).

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from mlrig.paths import MlrigError
+
 __all__ = ["OrchestrationError"]
 
 
-class OrchestrationError(RuntimeError):
+class OrchestrationError(MlrigError, RuntimeError):
     """A stage cannot run as configured (bad config, missing input, inconsistent state).
 
     Messages name the file, key or run at fault.

@@ -12,8 +12,6 @@ from typing import Any
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.paths import atomic_write_json
 
-__all__ = ["FoldSplits", "create_kfold_splits", "load_or_create_fold_splits"]
-
 FOLD_SPLITS_FILE = "fold_splits.json"
 
 

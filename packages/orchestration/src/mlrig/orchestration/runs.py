@@ -12,7 +12,7 @@ from types import FrameType
 from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
 
-__all__ = ["mark_interrupted_children", "sweep_parent_run_id"]
+__all__ = ["INTERRUPTED_TAG"]
 
 logger = logging.getLogger(__name__)
 

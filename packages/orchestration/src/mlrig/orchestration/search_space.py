@@ -9,8 +9,6 @@ import optuna
 
 from mlrig.orchestration.errors import OrchestrationError
 
-__all__ = ["build_pruner", "build_sampler", "suggest_params"]
-
 
 def _num(name: str, spec: Mapping[str, Any], key: str) -> float:
     try:

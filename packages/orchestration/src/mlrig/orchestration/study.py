@@ -17,8 +17,6 @@ from mlrig.orchestration.search_space import build_pruner, build_sampler
 from mlrig.paths import load_paths_config, normalize_component, resolve_output_path
 from mlrig.storage import DriveBackupStore
 
-__all__ = ["StudySetup", "open_study", "study_dir_for", "study_name_for"]
-
 logger = logging.getLogger(__name__)
 
 STUDY_DB = "study.db"

@@ -1,13 +1,21 @@
-"""The errors of mlrig.paths: one base class, a config error and a scope error."""
+"""The errors of mlrig.paths: the root of every mlrig error, the package's base class, a config error and a
+scope error."""
 
 from __future__ import annotations
 
-__all__ = ["PathScopeError", "PathsConfigError", "PathsError"]
+__all__ = ["MlrigError", "PathScopeError", "PathsConfigError", "PathsError"]
 
 _UNSET = object()
 
 
-class PathsError(ValueError):
+class MlrigError(Exception):
+    """Root of every error mlrig raises on purpose: each package's base error derives from it.
+
+    Catch it to tell mlrig's typed errors (bad config, bad input, failed backup or tracking step) from bugs.
+    """
+
+
+class PathsError(MlrigError, ValueError):
     """Base error of mlrig.paths: bad input to a path function (messages name the value at fault)."""
 
 

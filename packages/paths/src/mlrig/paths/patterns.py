@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import string
 
-__all__ = ["PatternTemplate"]
-
 
 class PatternTemplate:
     """One path pattern as ``str.format`` reads it (``{{`` is a brace): its non-empty ``/`` segments as

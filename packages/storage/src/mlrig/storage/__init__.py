@@ -1,43 +1,38 @@
 """mlrig.storage: atomic, incremental, SQLite-safe backup / restore / verify of output paths onto Google Drive
 (Colab) or any mounted folder. The local→backup mapping itself lives in ``mlrig.paths.map_to_backup``; see the
-package README for the guarantees."""
+package README for the guarantees. Each module lists the names it exports in its ``__all__``; this package
+exports exactly those.
+"""
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
-from mlrig.storage.colab import create_colab_store, mount_colab_drive
-from mlrig.storage.errors import BackupConfigError, BackupError
-from mlrig.storage.fileops import copy_file_atomic, snapshot_sqlite
-from mlrig.storage.results import (
-    BackupAction,
-    BackupResult,
-    EnsureLocalOptions,
-    PathCallback,
-    Progress,
-    ProgressCallback,
-    SyncStats,
-    VerifyReport,
-)
-from mlrig.storage.store import DriveBackupStore
-from mlrig.storage.sync import sync_tree
-
-__version__ = _version("mlrig-storage")
+from mlrig.storage import callbacks, colab, errors, fileops, results, store, sync
+from mlrig.storage.callbacks import *
+from mlrig.storage.colab import *
+from mlrig.storage.errors import *
+from mlrig.storage.fileops import *
+from mlrig.storage.results import *
+from mlrig.storage.store import *
+from mlrig.storage.sync import *
 
 __all__ = [
-    "BackupAction",
-    "BackupConfigError",
-    "BackupError",
-    "BackupResult",
-    "DriveBackupStore",
-    "EnsureLocalOptions",
-    "PathCallback",
-    "Progress",
-    "ProgressCallback",
-    "SyncStats",
-    "VerifyReport",
-    "__version__",
-    "copy_file_atomic",
-    "create_colab_store",
-    "mount_colab_drive",
-    "snapshot_sqlite",
-    "sync_tree",
+    *callbacks.__all__,
+    *colab.__all__,
+    *errors.__all__,
+    *fileops.__all__,
+    *results.__all__,
+    *store.__all__,
+    *sync.__all__,
 ]
+
+__version__: str  # from the installed metadata, on first access; not in __all__
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
+
+    def __getattr__(name: str) -> str:
+        # importlib.metadata costs more to import than this package: read the version only when asked for it.
+        if name != "__version__":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib.metadata import version
+
+        return version("mlrig-storage")

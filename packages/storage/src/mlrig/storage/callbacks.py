@@ -22,7 +22,6 @@ from mlrig.storage.results import PathCallback
 from mlrig.storage.store import DriveBackupStore
 
 __all__ = [
-    "TERMINAL_TRIAL_STATES",
     "backup_hpo_study_to_drive",
     "create_incremental_backup_callback",
     "create_study_db_backup_callback",

@@ -1,11 +1,15 @@
-"""Error type of mlrig.storage (one base, ``BackupError``, an ``OSError``)."""
+"""Error types of mlrig.storage (one base, ``BackupError``: an ``MlrigError`` and an ``OSError``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mlrig.paths import MlrigError
 
-class BackupError(OSError):
+__all__ = ["BackupConfigError", "BackupError"]
+
+
+class BackupError(MlrigError, OSError):
     """A backup, restore or verify step failed.
 
     ``path`` is the file at fault (source or destination) and ``reason`` a short explanation; both are in the

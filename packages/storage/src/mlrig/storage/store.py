@@ -32,6 +32,8 @@ from mlrig.storage.scan import inside_any, scan_source
 from mlrig.storage.sync import plan_sync, sync_tree
 from mlrig.storage.verify import files_match, verify_paths
 
+__all__ = ["DriveBackupStore"]
+
 logger = logging.getLogger(__name__)
 
 _DRIVE_REASON = "Cannot backup path already in Drive. Drive paths cannot be backed up to Drive."

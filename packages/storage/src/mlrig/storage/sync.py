@@ -33,6 +33,8 @@ from mlrig.storage.fileops import (
 from mlrig.storage.results import Progress, ProgressCallback, SyncStats
 from mlrig.storage.scan import MANIFEST_NAME, DestTree, SourceTree, scan_dest, scan_source
 
+__all__ = ["sync_tree"]
+
 logger = logging.getLogger(__name__)
 
 _MANIFEST_VERSION = 2

@@ -40,9 +40,6 @@ from mlrig.tracking.retry import RetryPolicy
 from mlrig.tracking.setup import tracking_client
 
 __all__ = [
-    "ARCHIVE_EXTRACTED_PATH",
-    "SKIPPED_DIR_NAMES",
-    "SKIPPED_FILE_SUFFIXES",
     "create_checkpoint_archive",
     "log_artifact_safe",
     "log_artifacts_safe",

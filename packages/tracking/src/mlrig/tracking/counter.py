@@ -45,8 +45,6 @@ from mlrig.tracking.errors import TrackingError
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "COMMITTED_HISTORY",
-    "DEFAULT_STALE_MINUTES",
     "cleanup_stale_reservations",
     "commit_run_name_version",
     "get_run_name_counter_path",

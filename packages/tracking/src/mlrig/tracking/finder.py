@@ -40,13 +40,7 @@ from mlrig.tracking.trial_runs import TRIAL_STAGES, is_trial_run
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "NEWEST_FIRST",
-    "STRONG_STRATEGIES",
-    "WEAK_STRATEGIES",
-    "RunLookupReport",
-    "find_mlflow_run",
-]
+__all__ = ["RunLookupReport", "find_mlflow_run"]
 
 STRONG_STRATEGIES: Final = (
     "direct_run_id",

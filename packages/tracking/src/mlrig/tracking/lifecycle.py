@@ -21,15 +21,8 @@ from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
 from mlrig.tracking.setup import tracking_client
 
 __all__ = [
-    "TERMINAL_STATUSES",
-    "validate_status",
-    "client_for",
-    "client_or_current",
     "ensure_run_terminated",
-    "has_pending_terminations",
-    "remember_pending",
     "retry_pending_terminations",
-    "set_terminated",
     "terminate_run_safe",
     "terminate_run_with_tags",
 ]

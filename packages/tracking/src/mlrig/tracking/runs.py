@@ -30,15 +30,7 @@ from mlrig.tracking.lifecycle import (
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy, is_transient_error
 from mlrig.tracking.writer import submit_background
 
-__all__ = [
-    "MAX_PARAM_VALUE_LENGTH",
-    "PARENT_RUN_ID_TAG",
-    "TRACKING_FAILURES_TAG",
-    "RunHandle",
-    "TrackedRun",
-    "run_status_for",
-    "track_run",
-]
+__all__ = ["RunHandle", "TrackedRun", "run_status_for", "track_run"]
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,6 @@ from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.retry import retry_with_backoff
 
 __all__ = [
-    "AZUREML_ARTIFACTS_DEFAULT_TIMEOUT_SECONDS",
-    "EMBEDDED_ARTIFACTS_DIR",
-    "EMBEDDED_DB_PATH",
     "default_artifact_location",
     "embedded_tracking_uri",
     "get_or_create_experiment",

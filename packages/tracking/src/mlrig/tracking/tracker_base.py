@@ -33,7 +33,7 @@ from mlrig.tracking.runs import RunHandle, TrackedRun, track_run
 from mlrig.tracking.setup import get_or_create_experiment, resolve_tracking_uri, tracking_client
 from mlrig.tracking.writer import wait_for_background
 
-__all__ = ["RUN_ID_PATTERN", "BaseTracker"]
+__all__ = ["BaseTracker"]
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,7 @@ from mlrig.naming import NamingContext
 from mlrig.tracking.runs import RunHandle
 from mlrig.tracking.tracker_base import RUN_ID_PATTERN, BaseTracker
 
-__all__ = [
-    "MLflowBenchmarkTracker",
-    "MLflowConversionTracker",
-    "MLflowTrainingTracker",
-]
+__all__ = ["MLflowBenchmarkTracker", "MLflowConversionTracker", "MLflowTrainingTracker"]
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from mlrig.naming.run_names import build_trial_run_name
+from mlrig.naming import build_trial_run_name
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.lifecycle import client_for, client_or_current
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy

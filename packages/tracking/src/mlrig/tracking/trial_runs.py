@@ -12,17 +12,10 @@ from typing import Final
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from mlrig.naming import TagsRegistry, load_tags_registry
-from mlrig.naming.run_keys import parse_trial_number
+from mlrig.naming import TagsRegistry, load_tags_registry, parse_trial_number
 from mlrig.tracking.queries import query_runs_by_tags
 
-__all__ = [
-    "REFERENCE_TRIAL_STAGE",
-    "TRIAL_STAGES",
-    "extract_trial_number",
-    "is_trial_run",
-    "query_trial_runs",
-]
+__all__ = ["extract_trial_number", "is_trial_run", "query_trial_runs"]
 
 logger = logging.getLogger(__name__)
 

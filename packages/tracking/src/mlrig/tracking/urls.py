@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 
 import mlflow
 
-__all__ = ["DEFAULT_LOCAL_UI_URL", "get_mlflow_run_url"]
+__all__ = ["get_mlflow_run_url"]
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-__all__ = ["submit_background", "wait_for_background"]
+__all__ = ["wait_for_background"]
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Check", "run_checks"]
-
 
 @dataclass(frozen=True)
 class Check:
@@ -32,7 +30,7 @@ def run_checks(
 ) -> Iterator[Check]:
     """Run the doctor's checks in order (each independent of the others' outcome)."""
     from mlrig.naming import load_mlflow_config, load_naming_policy, load_tags_registry
-    from mlrig.orchestration.configs import load_experiment_config
+    from mlrig.orchestration import load_experiment_config
     from mlrig.paths import get_drive_backup_base, get_outputs_dir, load_paths_config
 
     def paths_yaml() -> str:
@@ -53,12 +51,10 @@ def run_checks(
         yield _attempt(f"experiment/{exp_file.name}", experiment)
 
     def tracking() -> str:
-        from mlflow.tracking import MlflowClient
-
-        from mlrig.tracking import resolve_tracking_uri
+        from mlrig.tracking import resolve_tracking_uri, tracking_client
 
         uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
-        n = len(MlflowClient(tracking_uri=uri).search_experiments(max_results=100))
+        n = len(tracking_client(uri).search_experiments(max_results=100))
         return f"{uri} reachable ({n} experiment(s))"
 
     yield _attempt("tracking store", tracking)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from mlrig.orchestration.demo import DemoSummary
+from typing import TYPE_CHECKING
 
-__all__ = ["demo_table"]
+if TYPE_CHECKING:
+    from mlrig.orchestration import DemoSummary
 
 
 def demo_table(summary: DemoSummary) -> str:

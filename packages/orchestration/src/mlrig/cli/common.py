@@ -1,4 +1,5 @@
-"""Options and error handling shared by the ``mlrig`` commands (click and the standard library only)."""
+"""Options and error handling shared by the ``mlrig`` commands (click, the standard library and
+``mlrig.paths`` only)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["config_option", "resolve_config_dir", "root_option", "user_errors"]
+from mlrig.paths import MlrigError
 
 root_option = click.option(
     "--root",
@@ -28,19 +29,12 @@ config_option = click.option(
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """mlrig's typed errors become a one-line message and exit status 1 (no traceback)."""
-    from mlrig.naming import NamingError
-    from mlrig.paths import PathsError
-    from mlrig.storage import BackupError
-
+    """mlrig's typed errors (any ``MlrigError``) become one line, ``Error: <Type>: <message>``, and exit
+    status 1 (no traceback); anything else is a bug and keeps its traceback."""
     try:
         yield
-    except (PathsError, NamingError, BackupError) as exc:
+    except MlrigError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
-    except Exception as exc:
-        if type(exc).__name__ in ("OrchestrationError", "TrackingError"):
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
-        raise
 
 
 def resolve_config_dir(root: Path, config_dir: Path | None) -> Path:

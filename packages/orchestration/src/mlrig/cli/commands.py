@@ -12,8 +12,10 @@ from typing import Any
 
 import click
 
-from mlrig.orchestration.cli_common import config_option, resolve_config_dir, root_option, user_errors
-from mlrig.orchestration.cli_ops import backup, cleanup_interrupted, doctor, restore, runs, verify
+from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
+from mlrig.cli.ops import backup, cleanup_interrupted, doctor, restore, runs, verify
+
+__all__ = ["main"]
 
 _DISTRIBUTIONS = ("mlrig-paths", "mlrig-naming", "mlrig-storage", "mlrig-tracking", "mlrig-orchestration")
 
@@ -58,8 +60,8 @@ def demo(
 ) -> None:
     """Run the whole pipeline on a small numpy model: sweep → selection → final training → conversion →
     benchmark. Running it again resumes and reuses instead of duplicating."""
-    from mlrig.orchestration.demo import run_demo
-    from mlrig.orchestration.report import demo_table
+    from mlrig.cli.report import demo_table
+    from mlrig.orchestration import run_demo
 
     bars: dict[str, Any] = {}
 

@@ -8,20 +8,16 @@ from typing import Any
 
 import click
 
-from mlrig.orchestration.cli_common import config_option, resolve_config_dir, root_option, user_errors
-
-__all__ = ["backup", "cleanup_interrupted", "doctor", "restore", "runs", "verify"]
+from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
 
 
 def _client(root: Path, config_dir: Path | None, tracking_uri: str | None) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    from mlrig.tracking import resolve_tracking_uri
+    from mlrig.tracking import resolve_tracking_uri, tracking_client
 
     uri = resolve_tracking_uri(
         tracking_uri, root_dir=root.absolute(), config_dir=resolve_config_dir(root, config_dir)
     )
-    return MlflowClient(tracking_uri=uri)
+    return tracking_client(uri)
 
 
 def _experiment_id(client: Any, name: str) -> str:
@@ -251,7 +247,7 @@ def cleanup_interrupted(
 ) -> None:
     """End RUNNING runs left behind by dead processes as KILLED, tagged code.interrupted=true."""
     with user_errors():
-        from mlrig.orchestration.runs import INTERRUPTED_TAG
+        from mlrig.orchestration import INTERRUPTED_TAG
         from mlrig.tracking import query_runs_by_tags, terminate_run_safe
 
         client = _client(root, config_dir, tracking_uri)
@@ -275,7 +271,7 @@ def cleanup_interrupted(
 @_backup_root_option
 def doctor(root: Path, config_dir: Path | None, tracking_uri: str | None, backup_root: Path | None) -> None:
     """Check every config file, the tracking URI and the backup folder, and say what to fix."""
-    from mlrig.orchestration.checks import run_checks
+    from mlrig.cli.checks import run_checks
 
     problems = 0
     for check in run_checks(root.absolute(), resolve_config_dir(root, config_dir), tracking_uri, backup_root):
