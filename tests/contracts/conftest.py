@@ -1,8 +1,9 @@
 """Fixture projects on disk for the import-linter contract tests.
 
-A fixture project mirrors mlrig: a PEP 420 namespace ``fx`` (no ``fx/__init__.py``) with the five portions
-``fx.paths``, ``fx.naming``, ``fx.storage``, ``fx.tracking``, ``fx.orchestration`` and two fake external
-libraries ``fakemlflow`` and ``fakeoptuna``. Its ``.importlinter`` is the repository's own config with
+A fixture project mirrors mlrig: a PEP 420 namespace ``fx`` (no ``fx/__init__.py``) with the portions
+``fx.paths``, ``fx.naming``, ``fx.storage``, ``fx.tracking``, ``fx.orchestration``, ``fx.cli`` (built like the
+mlrig packages: each module's ``__all__``, joined by the ``__init__``) and two fake external libraries
+``fakemlflow`` and ``fakeoptuna``. Its ``.importlinter`` is the repository's own config with
 ``mlrig.`` renamed to ``fx.`` and ``mlflow``/``optuna`` to the fakes, so tests exercise the real contracts.
 """
 
@@ -26,6 +27,8 @@ REPO_CONFIG = REPO_ROOT / ".importlinter"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 PACKAGES = ("paths", "naming", "storage", "tracking", "orchestration")
 ROOTS = tuple(f"fx.{package}" for package in PACKAGES)
+# Root package -> the distribution (``packages/<name>``) that ships it: mlrig.cli comes with orchestration.
+PORTIONS = {**{package: package for package in PACKAGES}, "cli": "orchestration"}
 
 # A clean project: each package defines its own code and imports only downwards, through public __init__s.
 CLEAN_FILES: dict[str, str] = {
@@ -151,6 +154,22 @@ CLEAN_FILES: dict[str, str] = {
 
         __all__ = ["run_sweep"]
     """,
+    "fx/cli/__init__.py": """
+        from fx.cli import commands
+        from fx.cli.commands import *
+
+        __all__ = [*commands.__all__]
+    """,
+    "fx/cli/commands.py": '''
+        __all__ = ["main"]
+
+
+        def main(argv):
+            """The command line: imports the layer below only when a command runs."""
+            from fx.orchestration import run_sweep
+
+            return run_sweep(argv[0], argv[1], argv[2])
+    ''',
     "fx/orchestration/sweep.py": '''
         import fakeoptuna
 
@@ -233,7 +252,7 @@ class LintedProject:
 
 
 class RepoCopy(LintedProject):
-    """A copy of the repository's five ``mlrig`` portions and ``.importlinter``, to break on purpose.
+    """A copy of the repository's ``mlrig`` portions and ``.importlinter``, to break on purpose.
 
     Each portion keeps its own ``src``-like directory; they go on ``PYTHONPATH`` ahead of the editable
     installs, so ``mlrig.<pkg>`` resolves to the copy.
@@ -241,8 +260,8 @@ class RepoCopy(LintedProject):
 
     def __init__(self, root: Path) -> None:
         portions = []
-        for package in PACKAGES:
-            source = REPO_ROOT / "packages" / package / "src" / "mlrig" / package
+        for package, distribution in PORTIONS.items():
+            source = REPO_ROOT / "packages" / distribution / "src" / "mlrig" / package
             target = root / f"{package}-src" / "mlrig" / package
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
             portions.append(target.parent.parent)
