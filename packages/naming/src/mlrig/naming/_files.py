@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrig.naming.errors import NamingConfigError
 from mlrig.paths import PathsConfigError, infer_config_dir, read_yaml_config
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeVar
 

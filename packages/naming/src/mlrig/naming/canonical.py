@@ -23,11 +23,10 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from mlrig.naming.errors import HashInputError
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

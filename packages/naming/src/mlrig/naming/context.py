@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlrig.naming._patterns import HEX_ID
 from mlrig.naming.errors import NamingError
 from mlrig.naming.run_keys import build_trial_id
 from mlrig.paths import PathsError, normalize_storage_env
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 

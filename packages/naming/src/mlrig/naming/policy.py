@@ -9,13 +9,12 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
 from mlrig.naming._patterns import CONTROL_CHARS
 from mlrig.naming.errors import NamingConfigError, NamingError
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final, Literal
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrig.naming._patterns import CONTROL_CHARS
 from mlrig.naming.context import NamingContext, parse_parent_training_id
@@ -21,8 +22,6 @@ from mlrig.naming.policy import (
 )
 from mlrig.naming.run_keys import build_counter_key, build_mlflow_run_key, build_mlflow_run_key_hash
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

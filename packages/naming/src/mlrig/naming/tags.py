@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from mlrig.naming._files import config_file, parsed, read_default_file, read_file
 from mlrig.naming._patterns import CONTROL_CHARS, HEX_ID
@@ -15,8 +16,6 @@ from mlrig.naming.errors import NamingConfigError, NamingError, TagKeyError
 from mlrig.naming.mlflow_config import get_mlflow_settings
 from mlrig.naming.run_keys import build_mlflow_run_key, build_mlflow_run_key_hash
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
 
