@@ -36,6 +36,14 @@ LOWER_LAYERS: dict[str, set[str]] = {
     "mlrig-tracking": {"mlrig-paths", "mlrig-naming"},
     "mlrig-orchestration": {"mlrig-paths", "mlrig-naming", "mlrig-storage", "mlrig-tracking"},
 }
+# The mlrig namespace portions each wheel ships: its own package, and for orchestration the CLI above it.
+PORTIONS: dict[str, set[str]] = {
+    "mlrig-paths": {"paths"},
+    "mlrig-naming": {"naming"},
+    "mlrig-storage": {"storage"},
+    "mlrig-tracking": {"tracking"},
+    "mlrig-orchestration": {"orchestration", "cli"},
+}
 # Third-party distributions a package may pull in only from the given layers up.
 HEAVY_DEPENDENCIES: dict[str, set[str]] = {
     "mlflow": {"mlrig-tracking", "mlrig-orchestration"},
@@ -112,17 +120,18 @@ def test_build_yields_five_wheels_and_five_sdists(artifacts: Artifacts) -> None:
 
 @pytest.mark.parametrize("distribution", sorted(LOWER_LAYERS))
 def test_wheel_layout_is_a_namespace_portion(artifacts: Artifacts, distribution: str) -> None:
-    package = distribution.removeprefix("mlrig-")
     with zipfile.ZipFile(artifacts.wheels[distribution]) as archive:
         names = archive.namelist()
     assert "mlrig/__init__.py" not in names
-    assert f"mlrig/{package}/__init__.py" in names
-    assert f"mlrig/{package}/py.typed" in names
-    # A wheel ships its own portion only.
-    assert {name.split("/")[1] for name in names if name.startswith("mlrig/")} == {package}
+    for package in PORTIONS[distribution]:
+        assert f"mlrig/{package}/__init__.py" in names
+        assert f"mlrig/{package}/py.typed" in names
+    # A wheel ships its own portions only.
+    assert {name.split("/")[1] for name in names if name.startswith("mlrig/")} == PORTIONS[distribution]
     with tarfile.open(artifacts.sdists[distribution]) as archive:
         members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"pyproject.toml", "README.md", f"src/mlrig/{package}/__init__.py"} <= members
+    assert {"pyproject.toml", "README.md"} <= members
+    assert {f"src/mlrig/{package}/__init__.py" for package in PORTIONS[distribution]} <= members
     assert "src/mlrig/__init__.py" not in members
 
 
@@ -196,3 +205,7 @@ def test_each_wheel_imports_in_its_own_environment(
         assert probe["mlflow"] is False
     if distribution not in HEAVY_DEPENDENCIES["optuna"]:
         assert probe["optuna"] is False
+    if "cli" in PORTIONS[distribution]:
+        # The console script of the installed wheel (mlrig = "mlrig.cli:main").
+        help_text = _run([str(python.parent / "mlrig"), "--help"], cwd=tmp_path, env=env)
+        assert "demo" in help_text and "doctor" in help_text, help_text
