@@ -1,7 +1,7 @@
 """The ``mlrig`` command line.
 
-Only click and the standard library are imported at start-up: every command imports what it needs when it
-runs, so ``mlrig --help`` never loads mlflow or optuna.
+Only click, the standard library and ``mlrig.paths`` are imported at start-up: every command imports what it
+needs when it runs, so ``mlrig --help`` never loads mlflow, optuna or ``mlrig.orchestration``.
 """
 
 from __future__ import annotations

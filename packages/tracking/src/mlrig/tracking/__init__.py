@@ -71,7 +71,7 @@ __version__: str  # from the installed metadata, on first access; not in __all__
 if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
 
     def __getattr__(name: str) -> str:
-        # importlib.metadata costs more to import than this package: read the version only when asked for it.
+        # importlib.metadata is slow to import (as slow as mlrig.paths): read the version only when asked.
         if name != "__version__":
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         from importlib.metadata import version
