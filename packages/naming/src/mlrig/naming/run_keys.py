@@ -8,12 +8,11 @@ final-training, conversion and benchmark keys keep the reference templates byte 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from mlrig.naming.canonical import compute_hash_64
 from mlrig.naming.errors import NamingError
 
-# Not typing.TYPE_CHECKING: importing typing costs more than this module (type checkers honour the name).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mlrig.naming.context import NamingContext
 
