@@ -20,9 +20,9 @@ from mlrig.naming import (
     NamingContext,
     build_hpo_study_family_hash,
     build_hpo_study_family_key,
+    build_trial_run_name,
     compute_study_key_hash_v2,
 )
-from mlrig.naming.run_names import build_trial_run_name
 from mlrig.tracking.artifacts import log_checkpoint_safe
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
 from mlrig.tracking.tracker_base import BaseTracker
