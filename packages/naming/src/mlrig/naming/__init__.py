@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlrig.naming import (
     canonical,
+    config,
     context,
     errors,
     experiments,
@@ -23,6 +24,7 @@ from mlrig.naming import (
     tags,
 )
 from mlrig.naming.canonical import *
+from mlrig.naming.config import *
 from mlrig.naming.context import *
 from mlrig.naming.errors import *
 from mlrig.naming.experiments import *
@@ -37,6 +39,7 @@ from mlrig.naming.tags import *
 
 __all__ = [
     *canonical.__all__,
+    *config.__all__,
     *context.__all__,
     *errors.__all__,
     *experiments.__all__,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,34 +10,15 @@ from mlrig.naming.errors import NamingConfigError
 from mlrig.paths import PathsConfigError, infer_config_dir, read_yaml_config
 
 if TYPE_CHECKING:
-    from typing import Any, TypeVar
-
-    T = TypeVar("T")
+    from typing import Any
 
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 
-# Parsed/validated views keyed by (file, kind); the raw mapping object is kept to detect reloads, because
-# read_yaml_config hands out the same immutable object for as long as the file is unchanged.
-_parsed: dict[tuple[Path, str], tuple[Mapping[str, Any], object]] = {}
-
-
-# (file name, config dir as str) -> file path: saves rebuilding Path objects on every hot-path call.
-_locations: dict[tuple[str, str], Path] = {}
-
-
 def config_file(name: str, config_dir: Path | str | None) -> Path:
     """``<config_dir>/<name>``; ``config_dir=None`` is found by ``mlrig.paths.infer_config_dir``."""
-    if config_dir is None:
-        return infer_config_dir() / name
-    key = (name, os.fspath(config_dir))
-    path = _locations.get(key)
-    if path is None:
-        if len(_locations) > 256:
-            _locations.clear()
-        path = _locations[key] = Path(config_dir) / name
-    return path
+    return (infer_config_dir() if config_dir is None else Path(config_dir)) / name
 
 
 def read_file(path: Path) -> Mapping[str, Any] | None:
@@ -68,17 +48,6 @@ def read_config_file(name: str, config_dir: Path | str | None) -> tuple[Mapping[
     if data is not None:
         return data, path
     return read_default_file(name)
-
-
-def parsed(path: Path, kind: str, raw: Mapping[str, Any], parse: Callable[[Mapping[str, Any], Path], T]) -> T:
-    """``parse(raw, path)``, memoised for as long as ``raw`` is the object read for ``path``."""
-    key = (path, kind)
-    hit = _parsed.get(key)
-    if hit is not None and hit[0] is raw:
-        return hit[1]  # type: ignore[return-value]
-    value = parse(raw, path)
-    _parsed[key] = (raw, value)
-    return value
 
 
 _MISSING = object()

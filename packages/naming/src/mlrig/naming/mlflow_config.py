@@ -1,9 +1,10 @@
 """``mlflow.yaml`` naming-related sections: ``naming``, ``index``, ``run_finder`` and per-stage ``tracking``.
 
-Every accessor takes ``config_dir=None`` (resolved like every other config) or a pre-loaded ``config``
-mapping, fills documented defaults for absent keys, and raises :class:`~mlrig.naming.errors.NamingConfigError`
-naming the file and key for a present but invalid value (the reference logged a warning and silently used the
-default).
+Every accessor takes ``config_dir=None`` (resolved like every other config; the file is read on each call), a
+pre-loaded ``config`` mapping, or the run's ``naming_config`` (:class:`~mlrig.naming.config.NamingConfig`,
+whose settings are used as they are). It fills documented defaults for absent keys and raises
+:class:`~mlrig.naming.errors.NamingConfigError` naming the file and key for a present but invalid value (the
+reference logged a warning and silently used the default).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
+from mlrig.naming._files import opt_bool, opt_int, opt_str, read_config_file, section
 from mlrig.naming.errors import NamingConfigError
 
 if TYPE_CHECKING:
     from typing import Any, Final
+
+    from mlrig.naming.config import NamingConfig
 
 __all__ = [
     "MlflowNamingSettings",
@@ -43,7 +47,7 @@ _STAGE_DEFAULTS: Final[dict[str, dict[str, bool]]] = {
 
 @dataclass(frozen=True, slots=True)
 class MlflowNamingSettings:
-    """The validated naming-related settings of one ``mlflow.yaml``."""
+    """The validated naming-related settings of one ``mlflow.yaml`` (read-only: a run shares one)."""
 
     source: Path | None
     project_name: str
@@ -117,7 +121,7 @@ def _compile(config: Mapping[str, Any], file: Path | None) -> MlflowNamingSettin
             run_name, "shorten_fingerprints", True, file=file, prefix="naming.run_name."
         ),
         auto_increment_enabled=opt_bool(auto, "enabled", False, file=file, prefix=prefix),
-        auto_increment_processes=processes,
+        auto_increment_processes=MappingProxyType(processes),
         auto_increment_format=auto_format,
         index_enabled=opt_bool(index, "enabled", True, file=file, prefix="index."),
         index_max_entries=opt_int(index, "max_entries", 1000, file=file, prefix="index.", minimum=1),
@@ -129,34 +133,44 @@ def _compile(config: Mapping[str, Any], file: Path | None) -> MlflowNamingSettin
             file=file,
             prefix="run_finder.",
         ),
-        tracking=tracking,
+        tracking=MappingProxyType(tracking),
     )
 
 
 def get_mlflow_settings(
-    config_dir: Path | str | None = None, config: Mapping[str, Any] | None = None
+    config_dir: Path | str | None = None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> MlflowNamingSettings:
-    """Validated settings of ``mlflow.yaml`` (or of a pre-loaded ``config``), cached per file state."""
+    """Validated settings of ``mlflow.yaml``, read now; of a pre-loaded ``config`` mapping; or the run's
+    ``naming_config.mlflow`` as is.
+    """
+    if naming_config is not None:
+        return naming_config.mlflow
     if config is not None:
         return _compile(config, None)
     raw, path = read_config_file(MLFLOW_FILE, config_dir)
-    return parsed(path, "mlflow", raw, _compile)
+    return _compile(raw, path)
 
 
 def load_mlflow_config(config_dir: Path | str | None = None) -> Mapping[str, Any]:
     """Read-only ``mlflow.yaml``: ``<config_dir>/mlflow.yaml`` or the packaged default, validated."""
     raw, path = read_config_file(MLFLOW_FILE, config_dir)
-    parsed(path, "mlflow", raw, _compile)
+    _compile(raw, path)
     return raw
 
 
 def get_naming_config(
-    config_dir: Path | str | None = None, config: Mapping[str, Any] | None = None
+    config_dir: Path | str | None = None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> dict[str, Any]:
     """``naming:``: ``project_name``, ``tags.{max_length,sanitize}``,
     ``run_name.{max_length,shorten_fingerprints}``.
     """
-    s = get_mlflow_settings(config_dir, config)
+    s = get_mlflow_settings(config_dir, config, naming_config=naming_config)
     return {
         "project_name": s.project_name,
         "tags": {"max_length": s.tag_max_length, "sanitize": s.tag_sanitize},
@@ -180,13 +194,15 @@ def get_auto_increment_config(
     config_dir: Path | str | None = None,
     process_type: str | None = None,
     config: Mapping[str, Any] | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> dict[str, Any]:
     """``naming.run_name.auto_increment`` (``enabled``, ``processes``, ``format``).
 
     With ``process_type`` the result also has ``enabled_for_process`` = enabled and
     ``processes[process_type]``.
     """
-    s = get_mlflow_settings(config_dir, config)
+    s = get_mlflow_settings(config_dir, config, naming_config=naming_config)
     result = _auto_increment(s)
     if process_type is not None:
         result["enabled_for_process"] = s.auto_increment_for(process_type)
@@ -195,29 +211,40 @@ def get_auto_increment_config(
 
 
 def get_index_config(
-    config_dir: Path | str | None = None, config: Mapping[str, Any] | None = None
+    config_dir: Path | str | None = None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> dict[str, Any]:
     """``index:`` (``enabled``, ``max_entries``, ``file_name``) for tracking's local run index."""
-    s = get_mlflow_settings(config_dir, config)
+    s = get_mlflow_settings(config_dir, config, naming_config=naming_config)
     return {"enabled": s.index_enabled, "max_entries": s.index_max_entries, "file_name": s.index_file_name}
 
 
 def get_run_finder_config(
-    config_dir: Path | str | None = None, config: Mapping[str, Any] | None = None
+    config_dir: Path | str | None = None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> dict[str, Any]:
     """``run_finder:`` (``strict_mode_default``)."""
-    return {"strict_mode_default": get_mlflow_settings(config_dir, config).strict_mode_default}
+    settings = get_mlflow_settings(config_dir, config, naming_config=naming_config)
+    return {"strict_mode_default": settings.strict_mode_default}
 
 
 def get_tracking_config(
-    config_dir: Path | str | None = None, stage: str | None = None, config: Mapping[str, Any] | None = None
+    config_dir: Path | str | None = None,
+    stage: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> dict[str, Any]:
     """``tracking:``: the whole section for ``stage=None``, else the stage's settings over its defaults.
 
     Stage defaults: ``enabled: true`` plus ``benchmark.log_artifacts``, ``training.log_checkpoint`` /
     ``log_metrics_json``, ``conversion.log_onnx_model`` / ``log_conversion_log`` (all true).
     """
-    s = get_mlflow_settings(config_dir, config)
+    s = get_mlflow_settings(config_dir, config, naming_config=naming_config)
     if stage is None:
         return {name: dict(cfg) for name, cfg in s.tracking.items()}
     result: dict[str, Any] = {"enabled": True, **_STAGE_DEFAULTS.get(stage, {})}

@@ -9,9 +9,10 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlrig.naming._files import opt_bool, opt_int, opt_str, parsed, read_config_file, section
+from mlrig.naming._files import opt_bool, opt_int, opt_str, read_config_file, section
 from mlrig.naming._patterns import CONTROL_CHARS
 from mlrig.naming.errors import NamingConfigError, NamingError
 
@@ -249,7 +250,7 @@ def _run_name(kind: str, cfg: object, *, file: Path | None) -> RunNamePattern:
         str(name): _component(str(name), c, file=file, key=f"{key}.components.{name}")
         for name, c in comps.items()
     }
-    return RunNamePattern(kind=kind, pattern=pattern, parts=parts, components=components)
+    return RunNamePattern(kind=kind, pattern=pattern, parts=parts, components=MappingProxyType(components))
 
 
 def _normalize_rule(data: Mapping[str, Any], which: str, *, file: Path | None) -> NormalizeRule:
@@ -311,7 +312,7 @@ def compile_naming_policy(policy: Mapping[str, Any], policy_path: Path | None = 
     return NamingPolicy(
         source=file,
         schema_version=schema_version,
-        run_names=compiled,
+        run_names=MappingProxyType(compiled),
         version_format=version_format,
         version_separator=separator,
         normalize_env=_normalize_rule(normalize, "env", file=file),
@@ -328,18 +329,19 @@ def validate_naming_policy(policy: Mapping[str, Any], policy_path: Path | None =
 
 
 def get_naming_policy(config_dir: Path | str | None = None) -> NamingPolicy:
-    """The compiled policy of ``<config_dir>/naming.yaml`` (packaged default when absent), cached per file
-    state.
+    """The compiled policy of ``<config_dir>/naming.yaml`` (packaged default when absent), read now.
+
+    A run holds its policy in its :class:`~mlrig.naming.config.NamingConfig` (``naming_config.policy``).
     """
     raw, path = read_config_file(NAMING_FILE, config_dir)
-    return parsed(path, "naming", raw, compile_naming_policy)
+    return compile_naming_policy(raw, path)
 
 
 def load_naming_policy(config_dir: Path | str | None = None, validate: bool = True) -> Mapping[str, Any]:
     """The raw (read-only) ``naming.yaml`` mapping; validated unless ``validate=False``."""
     raw, path = read_config_file(NAMING_FILE, config_dir)
     if validate:
-        parsed(path, "naming", raw, compile_naming_policy)
+        compile_naming_policy(raw, path)
     return raw
 
 

@@ -25,6 +25,8 @@ from mlrig.naming.run_keys import build_counter_key, build_mlflow_run_key, build
 if TYPE_CHECKING:
     from typing import Any
 
+    from mlrig.naming.config import NamingConfig
+
 __all__ = [
     "auto_increment_process",
     "build_mlflow_run_name",
@@ -118,9 +120,13 @@ def _render(pattern: RunNamePattern, context: NamingContext, policy: NamingPolic
     return "".join(out)
 
 
-def _policy(policy: Mapping[str, Any] | NamingPolicy | None, config_dir: Path | str | None) -> NamingPolicy:
+def _policy(
+    policy: Mapping[str, Any] | NamingPolicy | None,
+    config_dir: Path | str | None,
+    naming_config: NamingConfig | None,
+) -> NamingPolicy:
     if policy is None:
-        return get_naming_policy(config_dir)
+        return naming_config.policy if naming_config is not None else get_naming_policy(config_dir)
     if isinstance(policy, NamingPolicy):
         return policy
     return compile_naming_policy(policy)
@@ -131,32 +137,51 @@ def format_run_name(
     context: NamingContext,
     policy: Mapping[str, Any] | NamingPolicy | None = None,
     config_dir: Path | str | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> str:
     """The base name (no version suffix) of run-name kind ``process_type`` (``hpo_trial``, ``conversion``,
-    ...).
+    ...); the policy is ``policy``, else ``naming_config.policy``, else ``naming.yaml`` read now.
     """
-    resolved = _policy(policy, config_dir)
+    resolved = _policy(policy, config_dir, naming_config)
     return _render(resolved.pattern_for(process_type), context, resolved, "")
 
 
-def _versioned(pattern: RunNamePattern, context: NamingContext, config_dir: Path | str | None) -> bool:
-    return "version" in pattern.fields and get_mlflow_settings(config_dir).auto_increment_for(
-        auto_increment_process(context)
-    )
+def _versioned(
+    pattern: RunNamePattern,
+    context: NamingContext,
+    config_dir: Path | str | None,
+    naming_config: NamingConfig | None,
+) -> bool:
+    if "version" not in pattern.fields:
+        return False
+    settings = get_mlflow_settings(config_dir, naming_config=naming_config)
+    return settings.auto_increment_for(auto_increment_process(context))
 
 
-def is_run_name_versioned(context: NamingContext, config_dir: Path | str | None = None) -> bool:
+def is_run_name_versioned(
+    context: NamingContext,
+    config_dir: Path | str | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
+) -> bool:
     """Whether ``context``'s run name takes a version suffix: its pattern has ``{version}`` and
     ``mlflow.yaml`` enables auto-increment for its process (tracking reserves a version only then).
     """
-    return _versioned(get_naming_policy(config_dir).pattern_for(_kind(context)), context, config_dir)
+    policy = _policy(None, config_dir, naming_config)
+    return _versioned(policy.pattern_for(_kind(context)), context, config_dir, naming_config)
 
 
-def build_run_name_counter_key(context: NamingContext, config_dir: Path | str | None = None) -> str:
+def build_run_name_counter_key(
+    context: NamingContext,
+    config_dir: Path | str | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
+) -> str:
     """The version-counter key of ``context``'s run name: ``build_counter_key(project_name, auto-increment
     process, sha256(run_key), storage_env)`` (the same ``storage_env`` for reserving and committing).
     """
-    settings = get_mlflow_settings(config_dir)
+    settings = get_mlflow_settings(config_dir, naming_config=naming_config)
     run_key_hash = build_mlflow_run_key_hash(build_mlflow_run_key(context))
     return build_counter_key(
         settings.project_name, auto_increment_process(context), run_key_hash, context.storage_env or ""
@@ -168,9 +193,16 @@ def _kind(context: NamingContext) -> str:
 
 
 def build_mlflow_run_name(
-    context: NamingContext, config_dir: Path | str | None = None, version: int | None = None
+    context: NamingContext,
+    config_dir: Path | str | None = None,
+    version: int | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> str:
     """The MLflow run name of ``context`` per ``naming.yaml`` (see the package README for every pattern).
+
+    ``naming_config`` is the run's :class:`~mlrig.naming.config.NamingConfig` (no file is read); without it
+    ``naming.yaml`` and ``mlflow.yaml`` are read from ``config_dir`` now.
 
     ``version`` (reserved by tracking's counter; naming never reserves one) is rendered with
     ``version.format`` (``_<N>`` by default) only when :func:`is_run_name_versioned` holds; otherwise it is
@@ -179,11 +211,11 @@ def build_mlflow_run_name(
     """
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise NamingError(f"version must be an int >= 1, got {version!r}")
-    policy = get_naming_policy(config_dir)
+    policy = _policy(None, config_dir, naming_config)
     pattern = policy.pattern_for(_kind(context))
     suffix = ""
     if version is not None:
-        if _versioned(pattern, context, config_dir):
+        if _versioned(pattern, context, config_dir, naming_config):
             suffix = policy.version_format.format(separator=policy.version_separator, number=version)
         else:
             logging.getLogger(__name__).debug(

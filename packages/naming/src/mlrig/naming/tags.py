@@ -9,7 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlrig.naming._files import config_file, parsed, read_default_file, read_file
+from mlrig.naming._files import config_file, read_default_file, read_file
 from mlrig.naming._patterns import CONTROL_CHARS, HEX_ID
 from mlrig.naming.context import NamingContext
 from mlrig.naming.errors import NamingConfigError, NamingError, TagKeyError
@@ -18,6 +18,8 @@ from mlrig.naming.run_keys import build_mlflow_run_key, build_mlflow_run_key_has
 
 if TYPE_CHECKING:
     from typing import Any, Final
+
+    from mlrig.naming.config import NamingConfig
 
 __all__ = ["TagsRegistry", "build_mlflow_tags", "load_tags_registry", "sanitize_tag_value"]
 
@@ -114,29 +116,33 @@ def _registry(
 def load_tags_registry(config_dir: Path | str | None = None) -> TagsRegistry:
     """The packaged default keys overlaid, section by section, with ``<config_dir>/tags.yaml`` when present.
 
-    Cached per file state (an edited ``tags.yaml`` is picked up); an invalid file raises
-    :class:`NamingConfigError`.
+    Both files are read now (a run holds its registry in its ``NamingConfig``, ``naming_config.tags``); an
+    invalid file raises :class:`NamingConfigError`.
     """
     defaults, default_path = read_default_file(TAGS_FILE)
     path = config_file(TAGS_FILE, config_dir)
     user = read_file(path)
     if user is None:
-        return parsed(default_path, "tags", defaults, lambda raw, p: _registry(raw, p, None, p))
-    return parsed(path, "tags", user, lambda raw, p: _registry(defaults, default_path, raw, p))
+        return _registry(defaults, default_path, None, default_path)
+    return _registry(defaults, default_path, user, path)
 
 
 def sanitize_tag_value(
-    value: object, max_length: int | None = 250, config_dir: Path | str | None = None
+    value: object,
+    max_length: int | None = 250,
+    config_dir: Path | str | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> str:
     """A descriptive tag value: ``str``, trimmed, control characters as spaces, cut to ``max_length``.
 
     Longer values keep ``max_length - 3`` characters plus ``...``. ``max_length=None`` uses ``mlflow.yaml``
-    ``naming.tags.max_length`` (read from ``config_dir``). Falsy values give ``""``.
+    ``naming.tags.max_length`` (``naming_config``'s, else read from ``config_dir``). Falsy values give ``""``.
     """
     if value is None or value == "":
         return ""
     if max_length is None:
-        max_length = get_mlflow_settings(config_dir).tag_max_length
+        max_length = get_mlflow_settings(config_dir, naming_config=naming_config).tag_max_length
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
         raise NamingError(f"max_length must be an int >= 1, got {max_length!r}")
     text = CONTROL_CHARS.sub(" ", str(value)).strip()
@@ -175,9 +181,15 @@ def build_mlflow_tags(
     trial_key_hash: str | None = None,
     refit_protocol_fp: str | None = None,
     run_key_hash: str | None = None,
+    *,
+    naming_config: NamingConfig | None = None,
 ) -> dict[str, str]:
     """The ``code.*`` tags of a run (keys from the tags registry; see the package README for the per-stage
     table).
+
+    ``naming_config`` is the run's :class:`~mlrig.naming.config.NamingConfig` (its registry and
+    ``mlflow.yaml`` settings are used, no file is read); without it ``tags.yaml`` and ``mlflow.yaml`` are
+    read from ``config_dir`` now.
 
     Grouping hashes come from the context unless passed explicitly (a conflicting value raises);
     ``run_key_hash`` defaults to the hash of :func:`build_mlflow_run_key` when the context has what the key
@@ -186,8 +198,10 @@ def build_mlflow_tags(
     """
     if not isinstance(context, NamingContext):
         raise NamingError(f"context must be a NamingContext, got {type(context).__name__}")
-    registry = load_tags_registry(config_dir)
-    settings = get_mlflow_settings(config_dir)
+    if naming_config is not None:
+        registry, settings = naming_config.tags, naming_config.mlflow
+    else:
+        registry, settings = load_tags_registry(config_dir), get_mlflow_settings(config_dir)
     key = registry.key
     tags: dict[str, str] = {}
 

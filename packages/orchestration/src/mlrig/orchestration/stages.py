@@ -12,11 +12,12 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mlrig.naming import (
+    NamingConfig,
     NamingContext,
     build_mlflow_experiment_name,
     build_output_path,
@@ -26,6 +27,7 @@ from mlrig.naming import (
     compute_exec_fp,
     compute_spec_fp,
     create_naming_context,
+    load_naming_config,
 )
 from mlrig.orchestration.configs import ExperimentConfig
 from mlrig.orchestration.errors import OrchestrationError
@@ -77,6 +79,11 @@ class _Where:
     storage_env: str
     store: DriveBackupStore | None
     tracking_uri: str | None
+    naming_config: NamingConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Loaded once per stage: its output dirs, run name and tags all come from the same config files.
+        object.__setattr__(self, "naming_config", load_naming_config(self.config_dir, self.storage_env))
 
     def context(self, process: str, backbone: str, **fields: Any) -> NamingContext:
         """The naming context of ``process`` (also its stage name) in this storage environment."""
@@ -91,7 +98,7 @@ class _Where:
 
     def output_dir(self, ctx: NamingContext) -> Path:
         """The output directory ``paths.yaml`` gives ``ctx`` (not created)."""
-        return build_output_path(self.root_dir, ctx, self.config_dir)
+        return build_output_path(self.root_dir, ctx, self.config_dir, naming_config=self.naming_config)
 
     def tracker(self, cls: type[_T], stage: str) -> _T:
         """The stage's tracker, on the experiment ``<experiment>-<stage>`` named by mlrig.naming."""
@@ -100,6 +107,7 @@ class _Where:
             tracking_uri=self.tracking_uri,
             config_dir=self.config_dir,
             root_dir=self.root_dir,
+            naming_config=self.naming_config,
         )
 
 

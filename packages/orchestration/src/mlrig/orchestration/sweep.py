@@ -23,6 +23,7 @@ from mlrig.naming import (
     build_output_path,
     compute_study_key_hash_v2,
     create_naming_context,
+    load_naming_config,
 )
 from mlrig.orchestration.configs import ExperimentConfig
 from mlrig.orchestration.errors import OrchestrationError
@@ -100,6 +101,7 @@ class _Sweep:
         self.storage_env = storage_env
         # Loaded once for the whole sweep: every trial's folder is laid out by the same paths.yaml.
         self.paths_config = load_paths_config(config_dir, storage_env)
+        self.naming_config = load_naming_config(config_dir, paths_config=self.paths_config)  # likewise
         self.progress = progress
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
@@ -108,7 +110,11 @@ class _Sweep:
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
         self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
         self.tracker = MLflowSweepTracker(
-            self.experiment_name, tracking_uri=tracking_uri, config_dir=config_dir, root_dir=root_dir
+            self.experiment_name,
+            tracking_uri=tracking_uri,
+            config_dir=config_dir,
+            root_dir=root_dir,
+            naming_config=self.naming_config,
         )
 
     def context(self, stage: str, **kwargs: Any) -> NamingContext:

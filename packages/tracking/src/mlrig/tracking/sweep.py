@@ -22,6 +22,7 @@ from mlrig.naming import (
     build_hpo_study_family_key,
     build_trial_run_name,
     compute_study_key_hash_v2,
+    load_naming_config,
 )
 from mlrig.tracking.artifacts import log_checkpoint_safe
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
@@ -77,6 +78,8 @@ class MLflowSweepTracker(BaseTracker):
         """
         if config_dir is not None and self.config_dir is None:
             self.config_dir = Path(config_dir)
+            if not self._naming_given:  # loaded at construction without a config dir: load this one's
+                self.naming_config = load_naming_config(self.config_dir)
         if not self.enabled:
             yield None
             return

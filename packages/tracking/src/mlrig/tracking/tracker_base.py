@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 from mlrig.naming import (
+    NamingConfig,
     NamingContext,
     NamingError,
     build_mlflow_run_key,
@@ -22,7 +23,7 @@ from mlrig.naming import (
     build_run_name_counter_key,
     get_tracking_config,
     is_run_name_versioned,
-    load_tags_registry,
+    load_naming_config,
 )
 from mlrig.tracking.artifacts import log_artifact_safe, log_checkpoint_safe
 from mlrig.tracking.counter import commit_run_name_version, reserve_run_name_version
@@ -45,7 +46,11 @@ RUN_ID_PATTERN: Final = re.compile(
 
 
 class BaseTracker:
-    """Common set-up for the stage trackers (``stage`` is the ``mlflow.yaml`` ``tracking.<stage>`` key)."""
+    """Common set-up for the stage trackers (``stage`` is the ``mlflow.yaml`` ``tracking.<stage>`` key).
+
+    ``naming_config`` is the run's :class:`mlrig.naming.NamingConfig`; without it the tracker loads one from
+    ``config_dir`` when it is made. Every run name, tag and counter key it builds uses that one object.
+    """
 
     stage: ClassVar[str | None] = None
 
@@ -58,6 +63,7 @@ class BaseTracker:
         root_dir: Path | str | None = None,
         retry: RetryPolicy | None = None,
         background: bool = True,
+        naming_config: NamingConfig | None = None,
     ) -> None:
         if not experiment_name:
             raise TrackingError(f"{type(self).__name__}: experiment_name is required")
@@ -66,8 +72,12 @@ class BaseTracker:
         self.tracking_uri = resolve_tracking_uri(tracking_uri, root_dir=root_dir, config_dir=config_dir)
         self.client = tracking_client(self.tracking_uri)
         self.retry = retry or DEFAULT_RETRY
+        self._naming_given = naming_config is not None
+        self.naming_config = naming_config or load_naming_config(self.config_dir)
         self.config: dict[str, Any] = (
-            get_tracking_config(config_dir, self.stage) if self.stage else {"enabled": True}
+            get_tracking_config(self.config_dir, self.stage, naming_config=self.naming_config)
+            if self.stage
+            else {"enabled": True}
         )
         self.root_dir = Path(root_dir) if root_dir is not None else None
         self.background = background
@@ -86,7 +96,7 @@ class BaseTracker:
         return self.enabled and bool(self.config.get(name, True))
 
     def _tag_key(self, section: str, name: str) -> str:
-        return load_tags_registry(self.config_dir).key(section, name)
+        return self.naming_config.tags.key(section, name)
 
     @property
     def run(self) -> TrackedRun | None:
@@ -109,13 +119,14 @@ class BaseTracker:
         logger.warning("tracking failure (training continues): %s", message)
 
     # -- run-name versions and the run index (only with a root_dir: that is where outputs/cache lives) ---
-    def _reserve_version(self, context: NamingContext) -> int | None:
-        """A fresh version from the counter when ``context``'s run name is auto-incremented, else ``None``."""
-        if self.root_dir is None or not is_run_name_versioned(context, self.config_dir):
+    def _reserve_version(self, context: NamingContext) -> tuple[str, int] | None:
+        """``(counter key, fresh version)`` when ``context``'s run name is auto-incremented, else ``None``."""
+        naming = self.naming_config
+        if self.root_dir is None or not is_run_name_versioned(context, naming_config=naming):
             return None
-        key = build_run_name_counter_key(context, self.config_dir)
+        key = build_run_name_counter_key(context, naming_config=naming)
         try:
-            return reserve_run_name_version(key, None, self.root_dir, self.config_dir)
+            return key, reserve_run_name_version(key, None, self.root_dir, self.config_dir)
         except (TrackingError, OSError) as exc:
             self._record(f"reserve run-name version for {key}: {exc}; using the unversioned name")
             return None
@@ -155,10 +166,11 @@ class BaseTracker:
         if run_name is None:
             if context is None:
                 raise TrackingError(f"{type(self).__name__}: run_name or context is required")
-            version = self._reserve_version(context)
-            run_name = build_mlflow_run_name(context, self.config_dir, version=version)
-            if version is not None:
-                self._reserved[run_name] = (build_run_name_counter_key(context, self.config_dir), version)
+            reserved = self._reserve_version(context)
+            version = reserved[1] if reserved is not None else None
+            run_name = build_mlflow_run_name(context, version=version, naming_config=self.naming_config)
+            if reserved is not None:
+                self._reserved[run_name] = reserved
         if context is None:
             return run_name, {}, "", ""
         tags = build_mlflow_tags(
@@ -166,7 +178,7 @@ class BaseTracker:
             output_dir=output_dir,
             parent_run_id=parent_run_id,
             group_id=group_id,
-            config_dir=self.config_dir,
+            naming_config=self.naming_config,
             **hashes,
         )
         try:
