@@ -261,7 +261,7 @@ def test_lock_timeout_is_an_error_result(project, writer, tmp_path):
     import sys
 
     f = writer(project.outputs / "a.txt", "a")
-    lock_file = project.store()._lock.lock_file
+    lock_file = project.store()._lock_file
     ready = tmp_path / "ready"
     code = (
         "import sys, time, pathlib, filelock\n"

@@ -17,7 +17,6 @@ raises :class:`~mlrig.naming.errors.HashInputError` naming where it was found.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -33,21 +32,27 @@ if TYPE_CHECKING:
 __all__ = ["canonical_json", "compute_hash_16", "compute_hash_64", "compute_json_hash", "fingerprint_json"]
 
 
-_STR_TYPES = (PurePath, _dt.date, _dt.time)  # datetime is a date subclass
+def _str_types() -> tuple[type, ...]:
+    """Values serialised as ``str(value)``: paths, dates, times (datetime is a date subclass)."""
+    import datetime  # only non-JSON values get here: `import mlrig.naming` does not load it
+
+    return (PurePath, datetime.date, datetime.time)
+
+
 _KEY_TYPES = (str, int, float, bool, type(None))
 
 
 def _default(obj: object) -> object:
     if isinstance(obj, Mapping):
         return dict(obj)
-    if isinstance(obj, _STR_TYPES):
+    if isinstance(obj, _str_types()):
         return str(obj)
     raise TypeError(f"unsupported type {type(obj).__name__}")
 
 
 def _locate(obj: object, where: str, seen: set[int]) -> str | None:
     """Describe the first value under ``obj`` that cannot be serialised (slow path, errors only)."""
-    if obj is None or isinstance(obj, (str, bool, int, *_STR_TYPES)):
+    if obj is None or isinstance(obj, (str, bool, int, *_str_types())):
         return None
     if isinstance(obj, float):
         return None if math.isfinite(obj) else f"{where}: non-finite float {obj!r} is not valid JSON"

@@ -11,8 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from mlrig.paths import PathScopeError, get_outputs_dir, is_drive_path, map_to_backup
 from mlrig.storage.errors import BackupConfigError, BackupError
@@ -31,6 +30,9 @@ from mlrig.storage.results import (
 from mlrig.storage.scan import inside_any, scan_source
 from mlrig.storage.sync import plan_sync, sync_tree
 from mlrig.storage.verify import files_match, verify_paths
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["DriveBackupStore"]
 
@@ -84,7 +86,8 @@ class DriveBackupStore:
     progress: ProgressCallback | None = None
     scratch_dir: Path | None = None
     lock_timeout: float = 600.0
-    _lock: FileLock = field(init=False, repr=False, compare=False)
+    _lock_file: Path = field(init=False, repr=False, compare=False)
+    _lock: FileLock | None = field(init=False, repr=False, compare=False, default=None)
     _outputs: Path = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -107,7 +110,7 @@ class DriveBackupStore:
         lock_dir = Path(self.scratch_dir) if self.scratch_dir is not None else Path(tempfile.gettempdir())
         key = hashlib.sha256(os.path.realpath(self.backup_root).encode()).hexdigest()[:16]
         # lock file kept on local disk: advisory locks on network mounts are unreliable
-        self._lock = FileLock(lock_dir / f"mlrig-storage-{key}.lock", timeout=self.lock_timeout)
+        self._lock_file = lock_dir / f"mlrig-storage-{key}.lock"
 
     # -- mapping -----------------------------------------------------------------------------------------
     def drive_path_for(self, local_path: Path | str) -> Path:
@@ -142,6 +145,12 @@ class DriveBackupStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        # filelock takes ~50 ms to import (a third of `import mlrig.storage`) and only a backup or restore
+        # that actually runs needs it: imported here, the lock made once per store (it is reentrant).
+        from filelock import FileLock, Timeout
+
+        if self._lock is None:
+            self._lock = FileLock(self._lock_file, timeout=self.lock_timeout)
         try:
             with self._lock:
                 yield
