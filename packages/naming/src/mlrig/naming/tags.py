@@ -145,7 +145,17 @@ def sanitize_tag_value(
         max_length = get_mlflow_settings(config_dir, naming_config=naming_config).tag_max_length
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
         raise NamingError(f"max_length must be an int >= 1, got {max_length!r}")
-    text = CONTROL_CHARS.sub(" ", str(value)).strip()
+    return _sanitized(value, max_length)
+
+
+def _sanitized(value: object, max_length: int) -> str:
+    """:func:`sanitize_tag_value` with a validated ``max_length`` (the per-tag hot path)."""
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if CONTROL_CHARS.search(text):
+        text = CONTROL_CHARS.sub(" ", text)
+    text = text.strip()
     if len(text) <= max_length:
         return text
     return text[: max_length - 3] + "..." if max_length > 3 else text[:max_length]
@@ -204,12 +214,10 @@ def build_mlflow_tags(
         registry, settings = load_tags_registry(config_dir), get_mlflow_settings(config_dir)
     key = registry.key
     tags: dict[str, str] = {}
+    sanitize, max_length = settings.tag_sanitize, settings.tag_max_length
 
     def text(section: str, name: str, value: object) -> None:
-        if settings.tag_sanitize:
-            tags[key(section, name)] = sanitize_tag_value(value, settings.tag_max_length)
-        else:
-            tags[key(section, name)] = str(value)
+        tags[key(section, name)] = _sanitized(value, max_length) if sanitize else str(value)
 
     def ident(section: str, name: str, value: object) -> None:
         tag = key(section, name)
