@@ -21,7 +21,8 @@ from mlrig.storage.errors import BackupError
 from mlrig.storage.results import BackupAction, BackupResult, Expect
 from mlrig.storage.store import DriveBackupStore
 
-__all__ = ["CoalescingSnapshotter"]
+# Public names: CoalescingSnapshotter. Not in an ``__all__`` yet: the package
+# ``__init__`` star-imports exactly the modules that have one, and this module is not wired into it.
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from mlrig.storage.fileops import SQLITE_MAGIC, SQLITE_SIDECARS
 if TYPE_CHECKING:
     from mlrig.storage.store import DriveBackupStore
 
-__all__ = ["SqliteCheck", "check_sqlite", "recover_sqlite"]
+# Public names: SqliteCheck, check_sqlite, recover_sqlite. Not in an ``__all__`` yet: the package
+# ``__init__`` star-imports exactly the modules that have one, and this module is not wired into it.
 
 logger = logging.getLogger(__name__)
 
