@@ -24,9 +24,7 @@ from filelock import FileLock, Timeout
 from mlrig.paths.errors import PathsError
 from mlrig.paths.files import atomic_write_json
 
-# Public names: OwnerRecord, RootBusyError, RootOwner, acquire_root, owner_is_alive, read_owner. Not in an
-# ``__all__`` yet: the package ``__init__`` star-imports exactly the modules that have one, and this module is
-# not wired into it.
+__all__ = ["OwnerRecord", "RootBusyError", "RootOwner", "acquire_root", "owner_is_alive", "read_owner"]
 
 logger = logging.getLogger(__name__)
 

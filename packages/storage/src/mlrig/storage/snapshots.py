@@ -21,8 +21,7 @@ from mlrig.storage.errors import BackupError
 from mlrig.storage.results import BackupAction, BackupResult, Expect
 from mlrig.storage.store import DriveBackupStore
 
-# Public names: CoalescingSnapshotter. Not in an ``__all__`` yet: the package
-# ``__init__`` star-imports exactly the modules that have one, and this module is not wired into it.
+__all__ = ["CoalescingSnapshotter"]
 
 logger = logging.getLogger(__name__)
 

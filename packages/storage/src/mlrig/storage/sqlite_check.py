@@ -21,8 +21,7 @@ from mlrig.storage.fileops import SQLITE_MAGIC, SQLITE_SIDECARS
 if TYPE_CHECKING:
     from mlrig.storage.store import DriveBackupStore
 
-# Public names: SqliteCheck, check_sqlite, recover_sqlite. Not in an ``__all__`` yet: the package
-# ``__init__`` star-imports exactly the modules that have one, and this module is not wired into it.
+__all__ = ["SqliteCheck", "check_sqlite", "recover_sqlite"]
 
 logger = logging.getLogger(__name__)
 
