@@ -18,11 +18,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING
 
 from mlrig.paths.errors import PathsError
 from mlrig.paths.files import atomic_write_json
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["OwnerRecord", "RootBusyError", "RootOwner", "acquire_root", "owner_is_alive", "read_owner"]
 
@@ -157,6 +159,10 @@ def acquire_root(root: Path | str, *, wait: float | None = 0.0) -> RootOwner:
     second :func:`acquire_root` of the same root in the same process is refused too (the message says
     "this process"): ownership is not re-entrant.
     """
+    # filelock is slow to import (tens of ms) and `import mlrig.paths` loads this module: only a run that
+    # takes a root needs it.
+    from filelock import FileLock, Timeout
+
     base = Path(os.path.abspath(root))  # noqa: PTH100 - lexical: the record names the root as given
     folder = _owner_dir(base)
     folder.mkdir(parents=True, exist_ok=True)
