@@ -9,7 +9,6 @@ surface as a SQLAlchemy traceback deep inside Optuna or MLflow. :func:`recover_s
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +74,8 @@ def check_sqlite(path: Path | str, *, read_only: bool = False) -> SqliteCheck:
         return SqliteCheck(db, False, f"unreadable ({exc})")
     if problem:
         return SqliteCheck(db, False, problem)
+    import sqlite3  # a check needs it; `import mlrig.storage` does not
+
     mode = "ro" if read_only else "rw"
     try:
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode={mode}", uri=True, timeout=30.0)

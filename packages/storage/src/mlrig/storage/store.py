@@ -7,7 +7,6 @@ import glob
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -107,7 +106,12 @@ class DriveBackupStore:
             raise BackupConfigError(
                 f"backup_root must not lie inside the outputs dir {self.outputs_dir}", path=self.backup_root
             )
-        lock_dir = Path(self.scratch_dir) if self.scratch_dir is not None else Path(tempfile.gettempdir())
+        if self.scratch_dir is not None:
+            lock_dir = Path(self.scratch_dir)
+        else:
+            import tempfile  # with shutil and random behind it: a store needs it, `import mlrig.storage` not
+
+            lock_dir = Path(tempfile.gettempdir())
         key = hashlib.sha256(os.path.realpath(self.backup_root).encode()).hexdigest()[:16]
         # lock file kept on local disk: advisory locks on network mounts are unreliable
         self._lock_file = lock_dir / f"mlrig-storage-{key}.lock"
