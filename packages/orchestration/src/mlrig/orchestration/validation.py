@@ -11,18 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrig.orchestration import schemas
 from mlrig.orchestration.errors import OrchestrationError
-from mlrig.orchestration.schemas import (
-    ANY,
-    OK,
-    ConfigIssue,
-    Each,
-    Leaf,
-    Spec,
-    key_line,
-    unimplemented,
-    validate_config_file,
-)
+from mlrig.orchestration.schemas import ANY, OK, Each, Leaf, Spec, unimplemented
 from mlrig.paths import MlrigError, read_yaml_config
 
 __all__ = ["ConfigReport", "ConfigValidationError", "validate_configs"]
@@ -225,20 +216,20 @@ class ConfigReport:
     """What :func:`validate_configs` found, file by file."""
 
     files: tuple[Path, ...]
-    issues: tuple[ConfigIssue, ...]
+    issues: tuple[schemas.ConfigIssue, ...]
 
     @property
-    def errors(self) -> list[ConfigIssue]:
+    def errors(self) -> list[schemas.ConfigIssue]:
         """The issues that stop a run."""
         return [i for i in self.issues if i.level == "error"]
 
     @property
-    def warnings(self) -> list[ConfigIssue]:
+    def warnings(self) -> list[schemas.ConfigIssue]:
         """Unknown and unimplemented keys (errors under ``strict``)."""
         return [i for i in self.issues if i.level == "warning"]
 
 
-def _delegated(path: Path, load: str) -> list[ConfigIssue]:
+def _delegated(path: Path, load: str) -> list[schemas.ConfigIssue]:
     """naming.yaml/tags.yaml through their own loader; its typed error becomes one issue."""
     from mlrig import naming
 
@@ -248,8 +239,8 @@ def _delegated(path: Path, load: str) -> list[ConfigIssue]:
         getattr(naming, load)(path.parent)
     except MlrigError as exc:
         key = str(getattr(exc, "key", "") or "")
-        line = getattr(exc, "line", None) or (key_line(path, key) if key else None)
-        return [ConfigIssue(path, line, key, str(exc), "error")]
+        line = getattr(exc, "line", None) or (schemas.key_line(path, key) if key else None)
+        return [schemas.ConfigIssue(path, line, key, str(exc), "error")]
     return []
 
 
@@ -283,11 +274,11 @@ def validate_configs(
     raised: the caller reports the returned :class:`ConfigReport`.
     """
     cfg = Path(config_dir)
-    issues: list[ConfigIssue] = []
+    issues: list[schemas.ConfigIssue] = []
     files: list[Path] = []
     for name, schema in (("paths.yaml", PATHS_SCHEMA), ("mlflow.yaml", MLFLOW_SCHEMA)):
         files.append(cfg / name)
-        issues += validate_config_file(cfg / name, schema)
+        issues += schemas.validate_config_file(cfg / name, schema)
     for name, load in (("naming.yaml", "load_naming_policy"), ("tags.yaml", "load_tags_registry")):
         files.append(cfg / name)
         issues += _delegated(cfg / name, load)
@@ -296,7 +287,7 @@ def validate_configs(
     )
     seen = set(files)
     for exp_file in experiments:
-        issues += validate_config_file(exp_file, EXPERIMENT_SCHEMA)
+        issues += schemas.validate_config_file(exp_file, EXPERIMENT_SCHEMA)
         files.append(exp_file)
         if strict is None and experiment and (read_yaml_config(exp_file) or {}).get("strict_config") is True:
             strict = True
@@ -304,7 +295,7 @@ def validate_configs(
             if path not in seen:
                 seen.add(path)
                 files.append(path)
-                issues += validate_config_file(path, schema)
+                issues += schemas.validate_config_file(path, schema)
     report = ConfigReport(tuple(files), tuple(issues))
     if raise_on_error:  # otherwise the caller reports them (mlrig doctor lists them itself)
         for issue in report.warnings:
