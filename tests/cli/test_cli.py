@@ -167,3 +167,26 @@ def test_doctor(project: Path, tmp_path: Path) -> None:
     assert "[FAIL] experiment/demo.yaml" in result.output and "hpo/demo.yaml" in result.output
     assert "[FAIL] backup folder" in result.output and "does not exist" in result.output
     assert "problem(s) found" in result.output
+
+
+def _tree(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*")}
+
+
+def test_doctor_lists_no_unknown_key_on_the_demo_configs_and_creates_nothing(project: Path) -> None:
+    before = _tree(project)
+    result = run("doctor", "--root", str(project))
+    assert "[ok] config keys:" in result.output and "0 error(s), 0 warning(s)" in result.output
+    assert "unknown key" not in result.output and "not implemented" not in result.output
+    assert _tree(project) == before  # no store, study, folder or cache file
+
+
+def test_doctor_names_file_key_and_line_of_a_typo(project: Path) -> None:
+    hpo = project / "config" / "hpo" / "demo.yaml"
+    lines = hpo.read_text().splitlines()
+    n = next(i for i, line in enumerate(lines) if line.startswith("k_fold:"))
+    lines[n] = "k_fodl:"
+    hpo.write_text("\n".join(lines) + "\n")
+    result = run("doctor", "--root", str(project))
+    assert f"{hpo}:{n + 1}: k_fodl: unknown key" in result.output, result.output
+    assert "[ok] config keys:" in result.output  # a warning, not a failure

@@ -85,6 +85,41 @@ def test_index_is_bounded_and_trimmed_entries_still_load(project: Path) -> None:
     assert found is not None and found["i"] == 0
 
 
+def test_reference_cache_file_dropped_off_the_index_is_found_by_timestamp(project: Path) -> None:
+    # What the reference wrote: a timestamped file whose cache_metadata has no timestamp/identifier, an index
+    # (trimmed to max_entries) that no longer lists it, and a latest copy of a newer save.
+    cfg = project / "config"
+    folder = cache_dir(project, "best_model_selection")
+    folder.mkdir(parents=True)
+    old = "best_model_selection_distilbert_exp_key_20251228_001000.json"
+    meta = {"saved_at": "2025-12-28T00:10:00", "cache_directory": str(folder), "strategy": "dual"}
+    (folder / old).write_text(
+        json.dumps({"backbone": "distilbert", "cache_metadata": {**meta, "timestamped_file": old}})
+    )
+    new = "best_model_selection_deberta_exp_key_20260101_120000.json"
+    newer = {"backbone": "deberta", "cache_metadata": {**meta, "timestamped_file": new}}
+    (folder / new).write_text(json.dumps(newer))
+    (folder / "latest_best_model_selection_cache.json").write_text(json.dumps(newer))
+    entry = {
+        "timestamp": "20260101_120000",
+        "backbone": "deberta",
+        "identifier": "exp_key",
+        "timestamped_file": new,
+    }
+    (folder / "best_model_selection_index.json").write_text(json.dumps({"entries": [entry]}))
+    found = load_cache_file(project, cfg, "best_model_selection", specific_timestamp="20251228_001000")
+    assert found is not None and found["backbone"] == "distilbert"
+    assert load_cache_file(project, cfg, "best_model_selection", specific_timestamp="20251228_001001") is None
+    by_both = load_cache_file(
+        project,
+        cfg,
+        "best_model_selection",
+        specific_timestamp="20251228_001000",
+        specific_identifier="exp_key",
+    )
+    assert by_both is not None and by_both["backbone"] == "distilbert"
+
+
 def test_keep_all_false_prunes_to_max_files(project: Path) -> None:
     cfg = project / "config"
     data = yaml.safe_load((cfg / "paths.yaml").read_text())

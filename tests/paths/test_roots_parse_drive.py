@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from mlrig.paths import (
     PathScopeError,
     PathsError,
+    build_study_dir,
     detect_repo_root,
     find_study_by_hash,
     find_trial_by_hash,
@@ -20,6 +22,7 @@ from mlrig.paths import (
     load_paths_config,
     map_to_backup,
     parse_hpo_path,
+    resolve_project_paths,
 )
 
 
@@ -53,10 +56,21 @@ def test_second_project_in_same_process_gets_its_own_root(tmp_path: Path, refere
     assert detect_repo_root(start_path=b / "src") == b
 
 
-def test_markers_are_required(tmp_path: Path, reference_dir: Path) -> None:
+def test_extra_markers_are_optional_and_logged(
+    tmp_path: Path, reference_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Reference behaviour: extra_markers (.git, pyproject.toml, setup.cfg) never fail validation.
     root = make_project(tmp_path / "a", reference_dir)
-    shutil.rmtree(root / ".git")  # no extra marker left: not a root
-    inner = root / "src"
+    shutil.rmtree(root / ".git")
+    with caplog.at_level(logging.INFO, logger="mlrig.paths.roots"):
+        assert detect_repo_root(start_path=root / "src") == root
+    assert "none of the extra markers" in caplog.text and ".git" in caplog.text
+
+
+def test_required_markers_are_required(tmp_path: Path, reference_dir: Path) -> None:
+    root = make_project(tmp_path / "a", reference_dir)
+    inner = root / "config"
+    shutil.rmtree(root / "src")  # a required marker (base.src) missing: not a root
     monkey_cwd = tmp_path / "elsewhere"
     monkey_cwd.mkdir()
     old = Path.cwd()
@@ -65,6 +79,14 @@ def test_markers_are_required(tmp_path: Path, reference_dir: Path) -> None:
         assert detect_repo_root(start_path=inner) == monkey_cwd  # cwd fallback
     finally:
         os.chdir(old)
+
+
+def test_resolve_project_paths_reference_signature(tmp_path: Path, reference_dir: Path) -> None:
+    root = make_project(tmp_path / "proj", reference_dir)
+    assert resolve_project_paths(output_dir=root / "outputs" / "hpo") == (root, root / "config")
+    assert resolve_project_paths(start_path=root / "src") == (root, root / "config")
+    given = root / "config"
+    assert resolve_project_paths(config_dir=given) == (root, given)
 
 
 def test_fallback_disabled_raises(tmp_path: Path, reference_dir: Path) -> None:
@@ -201,3 +223,25 @@ def test_drive_backup_path_from_config(project: Path, reference_dir: Path) -> No
     )
     with pytest.raises(PathsError, match="loaded for storage_env 'colab'"):
         get_drive_backup_path(project, renamed, local, config=load_paths_config(cfg, "colab"))
+
+
+def test_study_folder_follows_the_configured_hpo_pattern(tmp_path: Path, reference_dir: Path) -> None:
+    root = make_project(tmp_path / "proj", reference_dir)
+    paths_yaml = root / "config" / "paths.yaml"
+    h = "ABCDEF0123456789" * 4
+    default = build_study_dir(
+        root, "distil-bert", h, storage_env="local", config=load_paths_config(root / "config")
+    )
+    assert default == root / "outputs" / "hpo" / "local" / "distil_bert" / "study-abcdef01"
+    paths_yaml.write_text(
+        paths_yaml.read_text().replace(
+            'hpo_v2: "{storage_env}/{model}/study-{study8}/trial-{trial8}"',
+            'hpo_v2: "{storage_env}/m-{model}/s{study8}/trial-{trial8}"',
+        )
+    )
+    config = load_paths_config(root / "config")
+    study = build_study_dir(root, "x", h, storage_env="local", config=config)
+    assert study == root / "outputs" / "hpo" / "local" / "m-x" / "sabcdef01"
+    study.mkdir(parents=True)
+    # find_study_by_hash reads the same pattern (one home for the study folder).
+    assert find_study_by_hash(root, root / "config", "x", h, "local") == study

@@ -23,6 +23,7 @@ from mlrig.tracking import (
     create_run_safe,
     find_in_mlflow_index,
     find_mlflow_run,
+    get_mlflow_index_path,
     update_mlflow_index,
 )
 from tests.fixtures import REFERENCE_CONFIG_DIR
@@ -92,6 +93,8 @@ def test_trial_runs_of_two_studies_keep_their_own_index_entries_and_are_found(
             EXP, context=_trial(study), root_dir=project, config_dir=cfg, client=client
         )
         assert (by_index.run_id, by_index.strategy_used) == (run_id, "local_index")
-        # Without the index (another machine): the run-key tag alone still tells the studies apart.
+    # Without the index (another machine): the run-key tag alone still tells the studies apart.
+    get_mlflow_index_path(project, cfg).unlink()
+    for study, run_id in runs.items():
         by_tag = find_mlflow_run(EXP, context=_trial(study), config_dir=cfg, client=client)
         assert (by_tag.run_id, by_tag.strategy_used) == (run_id, "tag_run_key_hash")

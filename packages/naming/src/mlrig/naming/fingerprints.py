@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlrig.naming.canonical import canonical_json, compute_hash_16, compute_hash_64, fingerprint_json
@@ -17,7 +20,72 @@ __all__ = [
     "compute_exec_fp",
     "compute_hardware_fp",
     "compute_spec_fp",
+    "detect_git_sha",
 ]
+
+logger = logging.getLogger(__name__)
+
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+
+
+def _git_dir(root: Path) -> Path | None:
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+        text = dot_git.read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir:"):
+            target = Path(text.removeprefix("gitdir:").strip())
+            return target if target.is_absolute() else root / target
+    return None
+
+
+def _common_dir(git_dir: Path) -> Path:
+    common = git_dir / "commondir"  # a worktree keeps refs in the main repository
+    if common.is_file():
+        target = Path(common.read_text(encoding="utf-8").strip())
+        return target if target.is_absolute() else git_dir / target
+    return git_dir
+
+
+def _resolve_ref(git_dir: Path, ref: str) -> str | None:
+    for base in dict.fromkeys((git_dir, _common_dir(git_dir))):
+        loose = base / ref
+        if loose.is_file():
+            value = loose.read_text(encoding="utf-8").strip()
+            return value if _SHA.fullmatch(value) else None
+        packed = base / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[1] == ref and _SHA.fullmatch(parts[0]):
+                    return parts[0]
+    return None
+
+
+def detect_git_sha(root_dir: Path | str) -> str | None:
+    """The commit checked out in ``root_dir`` (read from ``.git``; worktrees and packed refs included), or
+    None -- logged -- when ``root_dir`` is not a git checkout, so ``exec_fp`` then records ``git_sha:
+    "unknown"``."""
+    root = Path(root_dir)
+    try:
+        git_dir = _git_dir(root)
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip() if git_dir is not None else None
+    except OSError:
+        git_dir, head = None, None
+    sha: str | None = None
+    if git_dir is not None and head:
+        sha = head if _SHA.fullmatch(head) else None
+        if head.startswith("ref:"):
+            try:
+                sha = _resolve_ref(git_dir, head.removeprefix("ref:").strip())
+            except OSError:
+                sha = None
+    if sha is None:
+        logger.info(
+            "%s is not a git checkout (or its HEAD is unreadable): exec_fp uses git_sha 'unknown'", root
+        )
+    return sha
 
 
 def compute_spec_fp(

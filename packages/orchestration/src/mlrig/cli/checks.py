@@ -25,6 +25,23 @@ def _attempt(name: str, fn: Callable[[], str]) -> Check:
         return Check(name, False, f"{type(exc).__name__}: {exc}")
 
 
+def config_keys(config_dir: Path) -> Check:
+    """Every config file against its schema: one line per unknown or unimplemented key or schema error,
+    ``<file>:<line>: <key>: <problem>``; fails on errors only. Reads files, creates nothing."""
+    from mlrig.orchestration import validate_configs
+
+    try:
+        report = validate_configs(config_dir, raise_on_error=False)
+    except Exception as exc:
+        return Check("config keys", False, f"{type(exc).__name__}: {exc}")
+    existing = [f for f in report.files if f.is_file()]
+    summary = (
+        f"{len(existing)} file(s) checked, {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    )
+    lines = [summary, *(f"  {issue.level}: {issue}" for issue in report.issues)]
+    return Check("config keys", not report.errors, "\n".join(lines))
+
+
 def run_checks(
     root: Path, config_dir: Path, tracking_uri: str | None, backup_root: Path | None
 ) -> Iterator[Check]:
@@ -42,10 +59,11 @@ def run_checks(
     yield _attempt("naming.yaml", lambda: f"policy sections: {sorted(load_naming_policy(config_dir))}")
     yield _attempt("tags.yaml", lambda: f"registry loaded ({type(load_tags_registry(config_dir)).__name__})")
     yield _attempt("mlflow.yaml", lambda: f"sections: {', '.join(sorted(load_mlflow_config(config_dir)))}")
+    yield config_keys(config_dir)
     for exp_file in sorted((config_dir / "experiment").glob("*.yaml")):
 
         def experiment(name: str = exp_file.stem) -> str:
-            exp = load_experiment_config(config_dir, name)
+            exp = load_experiment_config(config_dir, name, validate=False)  # keys: checked above
             return f"experiment {exp.name!r}, backbones {exp.backbones}"
 
         yield _attempt(f"experiment/{exp_file.name}", experiment)
@@ -54,6 +72,10 @@ def run_checks(
         from mlrig.tracking import resolve_tracking_uri, tracking_client
 
         uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
+        db = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
+        if db is not None and not Path(db).exists():
+            # Opening it would create it: the doctor looks, it never creates anything.
+            return f"{uri}: not created yet (the first run creates it)"
         n = len(tracking_client(uri).search_experiments(max_results=100))
         return f"{uri} reachable ({n} experiment(s))"
 

@@ -123,7 +123,6 @@ def _context(kwargs: dict[str, Any]) -> Any:
         stage=kwargs.get("stage"),
         storage_env=kwargs["storage_env"],
         variant=kwargs["variant"],
-        trial_id=None if trial_number is None else f"trial_{trial_number}",
         trial_number=trial_number,
         parent_training_id=kwargs.get("parent_training_id"),
         conv_fp=kwargs.get("conv_fp"),

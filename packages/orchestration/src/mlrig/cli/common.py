@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mlrig.paths import MlrigError
+from mlrig.paths import MlrigError, infer_config_dir
 
 root_option = click.option(
     "--root",
@@ -39,4 +39,4 @@ def user_errors() -> Iterator[None]:
 
 def resolve_config_dir(root: Path, config_dir: Path | None) -> Path:
     """``--config-dir`` or ``<root>/config``."""
-    return config_dir if config_dir is not None else root / "config"
+    return infer_config_dir(config_dir, root_dir=root)

@@ -8,25 +8,43 @@ inside the commands that need it.
 
 from typing import TYPE_CHECKING
 
-from mlrig.orchestration import configs, demo, errors, requests, runs, selection, stages, sweep
+from mlrig.orchestration import (
+    candidates,
+    configs,
+    demo,
+    errors,
+    requests,
+    runs,
+    schemas,
+    selection,
+    stages,
+    sweep,
+    validation,
+)
+from mlrig.orchestration.candidates import *
 from mlrig.orchestration.configs import *
 from mlrig.orchestration.demo import *
 from mlrig.orchestration.errors import *
 from mlrig.orchestration.requests import *
 from mlrig.orchestration.runs import *
+from mlrig.orchestration.schemas import *
 from mlrig.orchestration.selection import *
 from mlrig.orchestration.stages import *
 from mlrig.orchestration.sweep import *
+from mlrig.orchestration.validation import *
 
 __all__ = [
+    *candidates.__all__,
     *configs.__all__,
     *demo.__all__,
     *errors.__all__,
     *requests.__all__,
     *runs.__all__,
+    *schemas.__all__,
     *selection.__all__,
     *stages.__all__,
     *sweep.__all__,
+    *validation.__all__,
 ]
 
 __version__: str  # from the installed metadata, on first access; not in __all__

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.paths import read_yaml_config, thaw
 
-__all__ = ["ExperimentConfig", "load_experiment_config"]
+__all__ = ["ExperimentConfig", "load_experiment_config", "resolve_seed"]
 
 DEFAULT_CONFIG_DIR = Path(__file__).with_name("defaults")
 
@@ -22,6 +22,7 @@ _FILES = {
     "benchmark_config": ("benchmark", "benchmark.yaml"),
     "conversion_config": ("conversion", "conversion.yaml"),
     "selection_config": ("selection", "best_model_selection.yaml"),
+    "final_training_config": ("final_training", "final_training.yaml"),
 }
 
 
@@ -48,6 +49,7 @@ class ExperimentConfig:
     benchmark: Mapping[str, Any]
     conversion: Mapping[str, Any]
     selection: Mapping[str, Any]
+    final_training: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def backbones(self) -> list[str]:
@@ -60,14 +62,28 @@ class ExperimentConfig:
         return [str(v) for v in values]
 
 
+def resolve_seed(experiment: ExperimentConfig) -> int:
+    """The seed of every training job of ``experiment`` (sweep trials, refit, final training):
+    ``train.training.seed``, else the HPO config's ``seed``, else 42."""
+    training = experiment.train.get("training") or {}
+    return int(training.get("seed", experiment.hpo.get("seed", 42)))
+
+
 def load_experiment_config(
-    config_dir: Path | str, experiment: str, *, stage: str | None = None
+    config_dir: Path | str, experiment: str, *, stage: str | None = None, validate: bool = True
 ) -> ExperimentConfig:
     """``<config_dir>/experiment/<experiment>.yaml`` and the files it points to (relative to ``config_dir``).
 
     ``stage`` applies ``stages.<stage>.hpo_config`` when present, as the reference experiment file does.
+    With ``validate`` (default) every config file is first checked against its schema
+    (:func:`~mlrig.orchestration.validate_configs`): unknown or unimplemented keys are warned about, schema
+    errors raise -- before anything is created.
     """
+    from mlrig.orchestration.validation import validate_configs
+
     cfg_dir = Path(config_dir)
+    if validate:
+        validate_configs(cfg_dir, experiment)
     exp_file = cfg_dir / "experiment" / f"{experiment}.yaml"
     exp = load_yaml(exp_file)
     name = exp.get("experiment_name")

@@ -22,7 +22,7 @@ from mlrig.orchestration.requests import TrainRequest
 from mlrig.orchestration.selection import Champion, select_best_model, select_champion
 from mlrig.orchestration.stages import StageResult, run_benchmarking, run_conversion, run_final_training
 from mlrig.orchestration.sweep import ProgressFn, SweepResult, run_local_hpo_sweep
-from mlrig.paths import get_outputs_dir
+from mlrig.paths import get_outputs_dir, infer_config_dir
 from mlrig.storage import BackupResult, DriveBackupStore
 from mlrig.tracking import MLflowSweepTracker, resolve_tracking_uri
 
@@ -70,7 +70,7 @@ class _TimedStore(DriveBackupStore):
 
 def prepare_demo_config(root_dir: Path) -> Path:
     """``<root>/config`` with the demo's experiment, data, HPO and stage configs (existing files are kept)."""
-    config_dir = root_dir / "config"
+    config_dir = infer_config_dir(root_dir=root_dir)
     for src in sorted(DEFAULT_CONFIG_DIR.rglob("*.yaml")):
         dst = config_dir / src.relative_to(DEFAULT_CONFIG_DIR)
         if not dst.exists():

@@ -9,14 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash
+from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash, load_tags_registry
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
 
 __all__ = ["INTERRUPTED_TAG"]
 
 logger = logging.getLogger(__name__)
 
-INTERRUPTED_TAG = "code.interrupted"
+# The packaged registry's key; a run uses its own tags.yaml (``mark_interrupted_children``).
+INTERRUPTED_TAG = load_tags_registry().key("training", "interrupted")
 
 
 def sweep_parent_run_id(
@@ -43,6 +44,7 @@ def sweep_parent_run_id(
 def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
     """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
     experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
+    interrupted = load_tags_registry(tracker.config_dir).key("training", "interrupted")
     count = 0
     frontier = [parent_run_id]
     while frontier:
@@ -52,7 +54,7 @@ def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -
             frontier.append(child.info.run_id)
             if child.info.status == "RUNNING":
                 terminate_run_safe(
-                    child.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=tracker.client
+                    child.info.run_id, "KILLED", tags={interrupted: "true"}, client=tracker.client
                 )
                 count += 1
     return count

@@ -13,9 +13,12 @@ from typing import Any
 
 from mlflow.entities import Run
 
+from mlrig.naming import load_tags_registry
+from mlrig.orchestration.candidates import DEFAULT_SCHEMA_VERSION, artifact_filter, schema_filter
 from mlrig.orchestration.errors import OrchestrationError
+from mlrig.orchestration.study import objective_of
 from mlrig.paths import save_cache_with_dual_strategy
-from mlrig.tracking import MLflowSweepTracker, query_runs_by_tags
+from mlrig.tracking import MLflowSweepTracker, extract_trial_number, query_runs_by_tags, query_trial_runs
 
 __all__ = ["Champion", "select_best_model", "select_champion"]
 
@@ -67,13 +70,17 @@ def select_champion(
 ) -> Champion:
     """The champion of ``backbone`` from the FINISHED trial runs in the tracker's (HPO) experiment.
 
-    Runs are grouped by ``code.study_key_hash``; groups with fewer than ``min_trials_per_group`` valid runs
-    are skipped; the winning group has the best median of its top-k values; the champion is that group's best
-    run (ties: lowest trial number, then run id). Its FINISHED refit run is required.
+    Runs (mlrig's ``hpo_trial`` and the reference's ``hpo`` trial runs) are filtered by
+    ``require_artifact_available``/``artifact_check_source`` and grouped by ``code.study_key_hash``; groups
+    of another study-key schema version are dropped unless ``allow_mixed_schema_groups``
+    (``prefer_schema_version`` picks the version); groups with fewer than ``min_trials_per_group`` valid
+    runs are skipped; the winning group has the best median of its top-k values; the champion is that
+    group's best run (ties: lowest trial number, then run id). Its FINISHED refit run is required.
     """
     objective = {**(hpo_objective or {}), **(selection_config.get("objective") or {})}
-    metric = str(objective.get("metric", "macro-f1"))
-    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
+    metric, direction = objective_of({"objective": objective})
+    tags = load_tags_registry(tracker.config_dir)
+    study_tag, trial_tag = tags.key("grouping", "study_key_hash"), tags.key("grouping", "trial_key_hash")
     sign = 1.0 if direction == "maximize" else -1.0
     cfg = selection_config.get("champion_selection") or {}
     min_trials = int(cfg.get("min_trials_per_group", 1))
@@ -82,17 +89,22 @@ def select_champion(
     if experiment is None:
         raise OrchestrationError(f"no MLflow experiment {tracker.experiment_name!r}: run the sweep first")
     exp_ids = [experiment.experiment_id]
-    trials = query_runs_by_tags(
-        tracker.client, exp_ids, {"code.stage": "hpo_trial", "code.backbone": backbone}
-    )
+    # mlrig's hpo_trial runs and the reference's code.stage=hpo trial runs alike.
+    trials = query_trial_runs(tracker.client, exp_ids, backbone, config_dir=tracker.config_dir)
+    trials = artifact_filter(tracker.client, trials, cfg, tags)
+    version_tag = tags.key("study", "key_schema_version")
     groups: dict[str, list[tuple[float, int, str, Run]]] = {}
+    schema_of: dict[str, str] = {}
     for run in trials:
         value = _metric(run, metric)
         if value is None:
             continue
-        number = int(run.data.tags.get("code.hpo.trial_number", "-1"))
-        key = run.data.tags.get("code.study_key_hash", "")
+        found_number = extract_trial_number(run, tracker.config_dir)
+        number = -1 if found_number is None else found_number
+        key = run.data.tags.get(study_tag, "")
         groups.setdefault(key, []).append((value, number, run.info.run_id, run))
+        schema_of.setdefault(key, run.data.tags.get(version_tag) or DEFAULT_SCHEMA_VERSION)
+    groups = schema_filter(groups, schema_of, cfg)
     eligible = {k: g for k, g in groups.items() if len(g) >= min_trials}
     if not eligible:
         raise OrchestrationError(
@@ -108,11 +120,11 @@ def select_champion(
     study_key = min(eligible, key=lambda k: (-sign * stable(eligible[k]), k))
     group = eligible[study_key]
     value, number, run_id, run = min(group, key=lambda t: (-sign * t[0], t[1], t[2]))
-    trial_key = run.data.tags.get("code.trial_key_hash", "")
+    trial_key = run.data.tags.get(trial_tag, "")
     refits = query_runs_by_tags(
         tracker.client,
         exp_ids,
-        {"code.stage": "hpo_refit", "code.study_key_hash": study_key, "code.trial_key_hash": trial_key},
+        {tags.key("process", "stage"): "hpo_refit", study_tag: study_key, trial_tag: trial_key},
     )
     if not refits:
         raise OrchestrationError(
@@ -120,7 +132,7 @@ def select_champion(
             f"(study {study_key[:8]}, trial {trial_key[:8]}); rerun the sweep with refit enabled"
         )
     refit = refits[0]
-    out_dir = refit.data.tags.get("code.output_dir")
+    out_dir = refit.data.tags.get(tags.key("paths", "output_dir"))
     checkpoint = Path(out_dir) / "checkpoint" if out_dir else None
     return Champion(
         backbone=backbone,

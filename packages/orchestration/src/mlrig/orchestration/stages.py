@@ -27,9 +27,10 @@ from mlrig.naming import (
     compute_exec_fp,
     compute_spec_fp,
     create_naming_context,
+    detect_git_sha,
     load_naming_config,
 )
-from mlrig.orchestration.configs import ExperimentConfig
+from mlrig.orchestration.configs import ExperimentConfig, resolve_seed
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.requests import (
     BenchmarkFn,
@@ -127,15 +128,17 @@ def _run_stage(
     tracker: tuple[type[_T], str],
     start: Callable[[_T, Path], AbstractContextManager[RunHandle | None]],
     work: Callable[[_T, Path], Mapping[str, Any]],
+    reuse: bool = True,
     **fingerprints: Any,
 ) -> StageResult:
     """The one stage skeleton: output dir → reuse check → tracked run of ``work`` → result on disk → backup.
 
     ``tracker`` is the tracker class and its experiment suffix; ``start`` opens the stage's run and ``work``
-    calls the user's function inside it, logs to the run and returns the stage's metrics.
+    calls the user's function inside it, logs to the run and returns the stage's metrics. ``reuse=False``
+    (``run.mode: force_new``) runs the stage again even when it finished before.
     """
     out = where.output_dir(ctx)
-    done = _finished(out)
+    done = _finished(out) if reuse else None
     if done is not None:
         logger.info("%s: reusing finished outputs in %s", stage, out)
         return StageResult(
@@ -176,6 +179,10 @@ def _variant(parent: Path, new_variant: bool) -> int:
     return (max(existing) + 1) if (new_variant and existing) else (existing[-1] if existing else 1)
 
 
+def _run_mode(config: Mapping[str, Any]) -> str:
+    return str((config.get("run") or {}).get("mode", "reuse_if_exists"))
+
+
 def run_final_training(
     train_fn: TrainFn,
     experiment: ExperimentConfig,
@@ -191,14 +198,16 @@ def run_final_training(
 ) -> StageResult:
     """Train ``champion``'s configuration on all data into ``final_training/.../spec-…_exec-…/v<n>``.
 
-    The newest finished variant is reused unless ``new_variant``; the champion's refit checkpoint is handed
-    to the training function as ``init_checkpoint``.
+    The newest finished variant is reused unless ``new_variant`` or ``final_training.yaml``'s
+    ``run.mode: force_new``; the champion's refit checkpoint is handed to the training function as
+    ``init_checkpoint``. ``exec_fp`` records ``git_sha`` (default: the commit checked out in ``root_dir``).
     """
+    new_variant = new_variant or _run_mode(experiment.final_training) == "force_new"
     where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri)
-    seed = int((experiment.train.get("training") or {}).get("seed", 42))
+    seed = resolve_seed(experiment)
     model_config = {"backbone": champion.backbone, "params": dict(champion.params)}
     spec_fp = compute_spec_fp(model_config, experiment.data, experiment.train, seed)
-    exec_fp = compute_exec_fp(git_sha, {"storage_env": storage_env})
+    exec_fp = compute_exec_fp(git_sha or detect_git_sha(root_dir), {"storage_env": storage_env})
 
     def context(variant: int) -> NamingContext:
         return where.context(
@@ -299,14 +308,17 @@ def run_benchmarking(
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
 ) -> StageResult:
-    """Benchmark ``model_path`` into ``benchmarking/.../study-…/trial-…/bench-<b8>`` (reused when done)."""
+    """Benchmark ``model_path`` into ``benchmarking/.../study-…/trial-…/bench-<b8>`` (reused when done,
+    unless ``benchmark.yaml``'s ``run.mode: force_new``). The metrics must include every
+    ``best_model_selection.yaml`` ``benchmark.required_metrics``: a missing one fails the stage."""
+    required = list((experiment.selection.get("benchmark") or {}).get("required_metrics") or [])
     where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri)
     ctx = where.context(
         "benchmarking",
         champion.backbone,
         study_key_hash=champion.study_key_hash,
         trial_key_hash=champion.trial_key_hash,
-        trial_id=f"trial_{champion.trial_number}",
+        trial_number=champion.trial_number,
         benchmark_config_hash=compute_benchmark_config_hash(experiment.benchmark),
     )
 
@@ -332,6 +344,20 @@ def run_benchmarking(
         )
         metrics = dict(benchmark_fn(request))
         tracker.log_metrics({k: float(v) for k, v in metrics.items()})
+        missing = [m for m in required if m not in metrics]
+        if missing:
+            raise OrchestrationError(
+                f"benchmark of {champion.backbone!r} returned {sorted(metrics)}, not {missing}: "
+                "best_model_selection.yaml benchmark.required_metrics requires them"
+            )
         return metrics
 
-    return _run_stage(where, "benchmarking", ctx, (MLflowBenchmarkTracker, "benchmark"), start, work)
+    return _run_stage(
+        where,
+        "benchmarking",
+        ctx,
+        (MLflowBenchmarkTracker, "benchmark"),
+        start,
+        work,
+        reuse=_run_mode(experiment.benchmark) != "force_new",
+    )

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.search_space import build_pruner, build_sampler
-from mlrig.paths import load_paths_config, normalize_component, resolve_output_path
+from mlrig.paths import build_study_dir, load_paths_config
 from mlrig.storage import DriveBackupStore
 
 logger = logging.getLogger(__name__)
@@ -51,14 +51,8 @@ def study_dir_for(
 ) -> Path:
     """``<local outputs>/hpo/<storage_env>/<model>/study-<study8>``: always on local disk, because SQLite is
     never opened on a network or FUSE mount; it reaches the backup only through the SQLite-safe copy."""
-    policy = load_paths_config(config_dir).normalize
-    hpo = resolve_output_path(root_dir, config_dir, "hpo", storage_env="local")
-    return (
-        hpo
-        / normalize_component(storage_env, policy)
-        / normalize_component(backbone, policy)
-        / (f"study-{study_key_hash[:8]}")
-    )
+    local = load_paths_config(config_dir, "local")
+    return build_study_dir(root_dir, backbone, study_key_hash, storage_env=storage_env, config=local)
 
 
 @dataclass
@@ -71,6 +65,7 @@ class StudySetup:
     restored_from_backup: bool
     resumed: bool
     orphans_failed: int
+    fresh: bool = False  # opened by ``run.mode: force_new``: a new study (and sweep parent) beside the old
 
     @property
     def done_trials(self) -> int:
@@ -94,6 +89,20 @@ def _restore(store: DriveBackupStore | None, db: Path) -> bool:
     return True
 
 
+def _study_name_for_mode(storage: optuna.storages.BaseStorage, name: str, mode: str) -> tuple[str, bool]:
+    """``run.mode``: ``reuse_if_exists`` opens the newest study of ``name`` (``name``, ``name_2``, ...);
+    ``force_new`` a fresh ``name_<n>`` beside the existing ones (``name`` itself when there is none).
+    Returns the name and whether the study is fresh."""
+    if mode not in ("reuse_if_exists", "force_new"):
+        raise OrchestrationError(f"run.mode must be reuse_if_exists or force_new, got {mode!r}")
+    existing = {s.study_name for s in storage.get_all_studies()}
+    taken = [name, *(f"{name}_{n}" for n in range(2, len(existing) + 2) if f"{name}_{n}" in existing)]
+    newest = next((n for n in reversed(taken) if n in existing), None)
+    if mode == "reuse_if_exists" or newest is None:
+        return newest or name, newest is None
+    return f"{name}_{len(taken) + 1}", True
+
+
 def open_study(
     study_dir: Path,
     hpo_config: Mapping[str, Any],
@@ -113,11 +122,12 @@ def open_study(
     existed = db.exists()
     checkpoint = hpo_config.get("checkpoint") or {}
     auto_resume = bool(checkpoint.get("auto_resume", True))
-    name = study_name_for(hpo_config, backbone)
     _, direction = objective_of(hpo_config)
     if direction not in ("maximize", "minimize"):
         raise OrchestrationError(f"objective.direction must be maximize or minimize, got {direction!r}")
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
+    mode = str((hpo_config.get("run") or {}).get("mode", "reuse_if_exists"))
+    name, fresh = _study_name_for_mode(storage, study_name_for(hpo_config, backbone), mode)
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -148,4 +158,5 @@ def open_study(
         restored_from_backup=restored,
         resumed=existed and bool(trials),
         orphans_failed=orphans,
+        fresh=fresh and mode == "force_new",
     )

@@ -25,7 +25,7 @@ from mlrig.naming import (
     create_naming_context,
     load_naming_config,
 )
-from mlrig.orchestration.configs import ExperimentConfig
+from mlrig.orchestration.configs import ExperimentConfig, resolve_seed
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
@@ -105,7 +105,7 @@ class _Sweep:
         self.progress = progress
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
-        self.seed = int((experiment.train.get("training") or {}).get("seed", self.hpo.get("seed", 42)))
+        self.seed = resolve_seed(experiment)
         self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
         self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
@@ -156,9 +156,7 @@ class _Sweep:
         params = suggest_params(trial, self.hpo.get("search_space") or {})
         trial_key_hash = build_hpo_trial_key_hash(build_hpo_trial_key(self.study_key_hash, params))
         number = trial.number
-        ctx = self.context(
-            "hpo_trial", trial_key_hash=trial_key_hash, trial_number=number, trial_id=f"trial_{number}"
-        )
+        ctx = self.context("hpo_trial", trial_key_hash=trial_key_hash, trial_number=number)
         trial_dir = build_output_path(self.root, ctx, self.cfg, paths_config=self.paths_config)
         trial_dir.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -192,7 +190,7 @@ class _Sweep:
                     value = self._folds(params, trial_dir, folds, number, trial_key_hash, run, report)
                 except TrialPruned:
                     # A pruned trial is a normal outcome: its run ends FINISHED, marked as pruned.
-                    run.set_tags({"code.trial_state": "PRUNED"})
+                    run.set_tags({self.naming_config.tags.key("hpo", "trial_state"): "PRUNED"})
                 else:
                     run.log_metrics({self.metric: value})
         except (KeyboardInterrupt, SystemExit):
@@ -231,7 +229,6 @@ class _Sweep:
                 "hpo_trial_fold",
                 trial_key_hash=trial_key_hash,
                 trial_number=number,
-                trial_id=f"trial_{number}",
                 fold_idx=k,
             )
             with self.tracker.start_fold_run(run, k, trial_number=number, context=fold_ctx) as fold_run:
@@ -267,7 +264,6 @@ class _Sweep:
             "hpo_refit",
             trial_key_hash=trial_key_hash,
             trial_number=best.number,
-            trial_id=f"trial_{best.number}",
         )
         refit_dir = build_output_path(self.root, ctx, self.cfg, paths_config=self.paths_config)
         trial_run_id = best.user_attrs.get("mlflow_run_id")
@@ -302,7 +298,11 @@ class _Sweep:
     def parent_run(self, setup: StudySetup) -> Iterator[str | None]:
         """The sweep's parent run (the same one on every resume), with SIGTERM handled like Ctrl-C."""
         sweep_ctx = self.context("hpo_sweep", study_name=setup.study_name)
-        existing = sweep_parent_run_id(self.tracker, sweep_ctx, root_dir=self.root, config_dir=self.cfg)
+        existing = (
+            None
+            if setup.fresh
+            else sweep_parent_run_id(self.tracker, sweep_ctx, root_dir=self.root, config_dir=self.cfg)
+        )
         with (
             sigterm_as_interrupt(),
             self.tracker.start_sweep_run(

@@ -269,6 +269,26 @@ def _load_named(cache_dir: Path, name: object) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _file_matches(path: Path, data: Mapping[str, Any], timestamp: str | None, identifier: str | None) -> bool:
+    """Whether ``path`` is a timestamped cache file (not a latest copy) for ``timestamp``/``identifier``.
+
+    mlrig records both in ``cache_metadata``; the reference recorded neither, only the file name
+    ``<type>_<backbone>_<identifier>_<timestamp>.json`` with the timestamp as given, so that is read instead.
+    """
+    meta = data.get("cache_metadata")
+    if not isinstance(meta, dict) or Path(str(meta.get("timestamped_file"))).name != path.name:
+        return False
+    if timestamp is not None:
+        saved = meta.get("timestamp")
+        if saved != timestamp and (saved is not None or not path.stem.endswith(f"_{timestamp}")):
+            return False
+    if identifier is not None:
+        saved = meta.get("identifier")
+        if saved != identifier and (saved is not None or f"_{identifier}_" not in path.stem):
+            return False
+    return True
+
+
 def load_cache_file(
     root_dir: Path | str,
     config_dir: Path | str | None,
@@ -299,14 +319,8 @@ def load_cache_file(
         # Entries trimmed from the index still have their files: match on the saved metadata.
         for path in sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True):
             data = _load_named(cache_dir, path.name)
-            meta = (data or {}).get("cache_metadata")
-            if not isinstance(meta, dict) or meta.get("timestamped_file") != path.name:
-                continue
-            if specific_timestamp is not None and meta.get("timestamp") != specific_timestamp:
-                continue
-            if specific_identifier is not None and meta.get("identifier") != specific_identifier:
-                continue
-            return data
+            if data is not None and _file_matches(path, data, specific_timestamp, specific_identifier):
+                return data
         return None
     if use_latest and strategy["latest"].get("enabled", True):
         latest = _load_named(cache_dir, _latest_name(strategy, cache_type))

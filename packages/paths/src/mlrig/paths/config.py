@@ -378,6 +378,11 @@ def load_paths_config(config_dir: Path | str | None, storage_env: str | None = N
     return _build(path, source, data, env)
 
 
+def default_config_dir(root_dir: Path | str) -> Path:
+    """``<root_dir>/config``: where a project keeps its config files unless told otherwise."""
+    return Path(root_dir) / "config"
+
+
 def config_for(
     root_dir: Path | str, config_dir: Path | str | None, storage_env: str | None, config: PathsConfig | None
 ) -> PathsConfig:
@@ -385,7 +390,7 @@ def config_for(
     project's paths.yaml loaded now for ``storage_env`` (``config_dir``, default ``<root_dir>/config``)."""
     if config is None:
         return load_paths_config(
-            config_dir if config_dir is not None else Path(root_dir) / "config", storage_env
+            config_dir if config_dir is not None else default_config_dir(root_dir), storage_env
         )
     check_env(config, storage_env)
     return config

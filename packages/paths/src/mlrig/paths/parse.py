@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlrig.paths.config import config_for
+from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, config_for
+from mlrig.paths.errors import PathsConfigError
 from mlrig.paths.layout import outputs_base
-from mlrig.paths.normalize import normalize_component
+from mlrig.paths.normalize import check_output_parts, normalize_component
 from mlrig.paths.platforms import STORAGE_ENVS, normalize_storage_env
 
-__all__ = ["find_study_by_hash", "find_trial_by_hash", "is_v2_path", "parse_hpo_path", "parse_hpo_path_v2"]
+__all__ = [
+    "build_study_dir",
+    "find_study_by_hash",
+    "find_trial_by_hash",
+    "is_v2_path",
+    "parse_hpo_path",
+    "parse_hpo_path_v2",
+]
 
 _STUDY = re.compile(r"study-([0-9a-fA-F]{8})")
 _TRIAL = re.compile(r"trial-([0-9a-fA-F]{8})")
@@ -54,13 +62,42 @@ def is_v2_path(path: Path | str) -> bool:
     return parse_hpo_path(path) is not None
 
 
+def build_study_dir(
+    root_dir: Path | str, model: str, study_key_hash: str, *, storage_env: str, config: PathsConfig
+) -> Path:
+    """The study folder of ``study_key_hash``: ``<outputs base of config>/<outputs.hpo>/`` and the segments of
+    the ``hpo`` pattern (``patterns.hpo_v2``) up to the one holding ``{study8}``, e.g.
+    ``.../hpo/local/distilbert/study-1a2b3c4d``. ``storage_env`` fills ``{storage_env}``; ``config``'s own
+    env decides the base (an HPO study lives on local disk whatever env its runs use). Creates nothing."""
+    key = PROCESS_PATTERN_KEYS["hpo"]
+    compiled = config.template(key)
+    values = {
+        "storage_env": normalize_component(storage_env, config.normalize),
+        "model": normalize_component(model, config.normalize),
+        "study8": normalize_component(study_key_hash[:8].lower(), config.normalize),
+    }
+    parts = config.outputs["hpo"].split("/")
+    for template, names in zip(compiled.segments, compiled.segment_names, strict=True):
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise PathsConfigError(
+                f"a study folder has only storage_env, model, study8 up to {{study8}}; found {missing}",
+                file=config.file_label,
+                key=f"patterns.{key}",
+            )
+        parts.append(template % values)
+        if "study8" in names:
+            return check_output_parts(
+                str(outputs_base(root_dir, config)), parts, config.normalize.max_path_length
+            )
+    raise PathsConfigError("pattern has no {study8} segment", file=config.file_label, key=f"patterns.{key}")
+
+
 def _study_folder(
     root_dir: Path | str, config_dir: Path | str | None, model: str, study_key_hash: str, env: str
 ) -> Path:
     config = config_for(root_dir, config_dir, env, None)
-    model_dir = normalize_component(model, config.normalize)
-    hpo = outputs_base(root_dir, config) / config.outputs["hpo"]
-    return hpo / env / model_dir / f"study-{study_key_hash[:8].lower()}"
+    return build_study_dir(root_dir, model, study_key_hash, storage_env=env, config=config)
 
 
 def _envs(storage_env: str | None) -> tuple[str, ...]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mlrig.paths.config import PATHS_FILE, RepoRootSettings, load_paths_config
+from mlrig.paths.config import PATHS_FILE, RepoRootSettings, default_config_dir, load_paths_config
 from mlrig.paths.errors import PathsError
 from mlrig.paths.platforms import detect_platform
 
-__all__ = ["detect_repo_root", "infer_config_dir", "validate_repo_root"]
+__all__ = ["detect_repo_root", "infer_config_dir", "resolve_project_paths", "validate_repo_root"]
 
 logger = logging.getLogger(__name__)
 
@@ -17,20 +17,28 @@ logger = logging.getLogger(__name__)
 def _settings_for(candidate: Path, settings: RepoRootSettings | None) -> RepoRootSettings:
     if settings is not None:
         return settings
-    config_dir = candidate / "config"
+    config_dir = default_config_dir(candidate)
     return load_paths_config(config_dir if (config_dir / PATHS_FILE).is_file() else None).repository_root
 
 
 def validate_repo_root(candidate: Path | str, settings: RepoRootSettings | None = None) -> bool:
-    """Whether ``candidate`` looks like the repository root: every required marker and (when any are
-    configured) at least one extra marker exist."""
+    """Whether ``candidate`` looks like the repository root: every required marker exists.
+
+    ``extra_markers`` are optional, as in the reference: when none of them exists it is logged, never a
+    failure (a Colab or Kaggle copy of a project often has no ``.git``)."""
     path = Path(candidate)
     if not path.is_dir():
         return False
     cfg = _settings_for(path, settings)
     if not all((path / marker).exists() for marker in cfg.required_markers):
         return False
-    return not cfg.extra_markers or any((path / marker).exists() for marker in cfg.extra_markers)
+    if cfg.extra_markers and not any((path / marker).exists() for marker in cfg.extra_markers):
+        logger.info(
+            "%s has the required markers but none of the extra markers %s; accepted as the repository root",
+            path,
+            ", ".join(cfg.extra_markers),
+        )
+    return True
 
 
 def _walk_up(start: Path, depth: int) -> list[Path]:
@@ -125,6 +133,23 @@ def infer_config_dir(
     if config_dir is not None:
         return Path(config_dir)
     if root_dir is not None:
-        return Path(root_dir) / "config"
+        return default_config_dir(root_dir)
     start = start_path if start_path is not None else path
-    return detect_repo_root(start_path=start, output_dir=path) / "config"
+    return default_config_dir(detect_repo_root(start_path=start, output_dir=path))
+
+
+def resolve_project_paths(
+    output_dir: Path | str | None = None,
+    config_dir: Path | str | None = None,
+    start_path: Path | str | None = None,
+) -> tuple[Path, Path]:
+    """``(root_dir, config_dir)`` of the project from any path (the reference signature).
+
+    With ``config_dir`` the root is detected from it and ``config_dir`` is returned as given; otherwise the
+    root is detected from ``output_dir``/``start_path`` (then the current directory) and the config dir is
+    ``<root>/config``.
+    """
+    if config_dir is not None:
+        return detect_repo_root(config_dir=config_dir), Path(config_dir)
+    root = detect_repo_root(start_path=start_path, output_dir=output_dir)
+    return root, infer_config_dir(root_dir=root)

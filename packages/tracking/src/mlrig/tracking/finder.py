@@ -32,7 +32,7 @@ from mlrig.naming import (
     get_run_finder_config,
     load_tags_registry,
 )
-from mlrig.paths import PathsError, detect_repo_root
+from mlrig.paths import PathsError, detect_repo_root, infer_config_dir
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.index import find_in_mlflow_index, update_mlflow_index
 from mlrig.tracking.queries import build_tag_filter, search_runs_all
@@ -244,7 +244,7 @@ def find_mlflow_run(
     actually tried.
     """
     if config_dir is None and root_dir is not None:
-        config_dir = Path(root_dir) / "config"
+        config_dir = infer_config_dir(root_dir=root_dir)
     if strict is None:
         strict = bool(get_run_finder_config(config_dir)["strict_mode_default"])
     lookup = _Lookup(client or MlflowClient(tracking_uri=tracking_uri), experiment_name)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mlrig.naming import get_index_config
+from mlrig.paths import infer_config_dir
 from mlrig.tracking._cache_files import (
     DEFAULT_LOCK_TIMEOUT,
     cache_dir,
@@ -52,7 +53,7 @@ def get_mlflow_index_path(root_dir: Path | str, config_dir: Path | str | None = 
 
 
 def _config(root_dir: Path | str, config_dir: Path | str | None) -> dict[str, Any]:
-    return get_index_config(config_dir if config_dir is not None else Path(root_dir) / "config")
+    return get_index_config(infer_config_dir(config_dir, root_dir=root_dir))
 
 
 def _valid_entries(data: Any, path: Path) -> dict[str, dict[str, Any]] | None:

@@ -17,6 +17,7 @@ from typing import Final
 from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 
+from mlrig.naming import load_tags_registry
 from mlrig.tracking.errors import TrackingError
 
 logger = logging.getLogger(__name__)
@@ -209,9 +210,12 @@ def find_best_run_by_metric(
 
 
 def group_runs_by_variant(
-    runs: Iterable[Run], variant_tag: str = "code.variant", *, default: str = "default"
+    runs: Iterable[Run], variant_tag: str | None = None, *, default: str = "default"
 ) -> dict[str, list[Run]]:
-    """Runs grouped by the value of ``variant_tag`` (runs without it under ``default``), input order kept."""
+    """Runs grouped by the value of ``variant_tag`` (default: the registry's variant tag, ``code.variant``;
+    runs without it under ``default``), input order kept."""
+    if variant_tag is None:
+        variant_tag = load_tags_registry().key("legacy", "variant")
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.data.tags.get(variant_tag, default), []).append(run)

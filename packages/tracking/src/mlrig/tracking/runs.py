@@ -18,6 +18,7 @@ from typing import Final
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from mlrig.naming import load_tags_registry
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.lifecycle import (
     client_for,
@@ -35,7 +36,9 @@ __all__ = ["RunHandle", "TrackedRun", "run_status_for", "track_run"]
 logger = logging.getLogger(__name__)
 
 PARENT_RUN_ID_TAG: Final = "mlflow.parentRunId"
-TRACKING_FAILURES_TAG: Final = "code.tracking_failures"
+# The packaged tags registry: these keys are the same in every project.
+_REGISTRY: Final = load_tags_registry()
+TRACKING_FAILURES_TAG: Final = _REGISTRY.key("tracking", "failures")
 MAX_PARAM_VALUE_LENGTH: Final = 6000  # MLflow's limit for a param value
 
 
@@ -154,8 +157,8 @@ class TrackedRun:
             experiment_name=self.experiment_name,
             tracking_uri=self.tracking_uri,
             artifact_uri=self.artifact_uri,
-            study_key_hash=self._tags.get("code.study_key_hash"),
-            study_family_hash=self._tags.get("code.study_family_hash"),
+            study_key_hash=self._tags.get(_REGISTRY.key("grouping", "study_key_hash")),
+            study_family_hash=self._tags.get(_REGISTRY.key("grouping", "study_family_hash")),
             run_name=self.run_name,
             parent_run_id=self.parent_run_id,
         )

@@ -166,7 +166,7 @@ class MLflowSweepTracker(BaseTracker):
             run.run_name = existing.info.run_name or name
             run.artifact_uri = existing.info.artifact_uri
             run.existing_params = dict(existing.data.params)
-            run.set_tags({"code.resumed": "true", "resumed_from_checkpoint": "true"})
+            run.set_tags({self._tag_key("hpo", "resumed"): "true", "resumed_from_checkpoint": "true"})
         except Exception as exc:
             self._record(f"reopen sweep run {run_id}: {type(exc).__name__}: {exc}; creating a new one")
             run.create()

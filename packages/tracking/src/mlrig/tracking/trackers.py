@@ -167,7 +167,7 @@ class MLflowBenchmarkTracker(BaseTracker):
                 parent_kind = kind
                 tags[self._tag_key("lineage", "parent_training_run_id")] = run_id
         if parent_kind:
-            tags["code.lineage.parent_kind"] = parent_kind
+            tags[self._tag_key("lineage", "parent_kind")] = parent_kind
         tags["benchmark_source"] = benchmark_source
         if backbone:
             tags["benchmarked_model"] = backbone
