@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlrig.storage.fileops import file_digest, is_sqlite_file
 from mlrig.storage.results import VerifyReport
-from mlrig.storage.scan import scan_dest, scan_source
+from mlrig.storage.scan import scan_tree
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ def verify_paths(src: Path, dst: Path, scope: Iterable[Path], *, checksum: bool 
         )
     if not dst.is_dir():
         return VerifyReport(False, src, dst, 0, reason="backup directory missing")
-    source = scan_source(src, scope)
-    backup = scan_dest(dst)
-    missing = tuple(sorted(source.files.keys() - backup.files))
-    extra = tuple(sorted((backup.files | backup.others) - source.files.keys()))
+    source = scan_tree(src, scope)
+    backup = scan_tree(dst)
+    missing = tuple(sorted(source.files.keys() - backup.files.keys()))
+    extra = tuple(sorted((backup.files.keys() | backup.others) - source.files.keys()))
     differing = tuple(
         rel
-        for rel in sorted(source.files.keys() & backup.files)
+        for rel in sorted(source.files.keys() & backup.files.keys())
         if not files_match(Path(source.files[rel][0]), dst / rel, checksum=checksum)
     )
     ok = not (missing or extra or differing)
