@@ -30,7 +30,7 @@ SQLITE_SIDECARS = ("-wal", "-journal", "-shm")
 # Never copied in either direction: lock files, SQLite sidecars (of any file) and temp files. They belong to a
 # live process on one side; copied, a stale lock blocks and a stale journal/WAL corrupts the file beside it.
 TRANSIENT_SUFFIXES = (".lock", *SQLITE_SIDECARS, ".tmp")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 _TEMP_RE = re.compile(r"^\..+\.mlrig-[0-9a-f]{12}\.tmp(-wal|-journal|-shm)?$")
 _CHUNK = 1 << 20
 _SQLITE_STEP_PAGES = 4096
@@ -68,7 +68,7 @@ def is_sqlite_file(path: Path) -> bool:
         return False
     try:
         with open(path, "rb") as fh:
-            return fh.read(16) == _SQLITE_MAGIC
+            return fh.read(16) == SQLITE_MAGIC
     except OSError:
         return False
 
