@@ -23,16 +23,8 @@ def _db(path: Path) -> Path:
     return path
 
 
-def _rows(path: Path) -> int:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM t").fetchone()[0])
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("journal", ["DELETE", "WAL"])
-def test_live_sqlite_snapshots_are_sound_and_latest_state_wins(project, journal):
+def test_live_sqlite_snapshots_are_sound_and_latest_state_wins(project, journal, rows):
     db = _db(project.outputs / "mlruns" / "mlflow.db")
     copy = project.mirror(db)
     checks: list[str] = []
@@ -69,7 +61,7 @@ def test_live_sqlite_snapshots_are_sound_and_latest_state_wins(project, journal)
     assert results and all(r.ok for r in results)
     assert len(checks) >= 2 and set(checks) == {"ok"}, checks
     assert snapshotter.runs < snapshotter.requests == 201  # coalesced
-    assert _rows(copy) == _rows(db) > 0
+    assert rows(copy) == rows(db) > 0
     assert not list(copy.parent.glob("mlflow.db-*")), "no sidecar on the backup side"
 
 
