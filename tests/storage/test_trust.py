@@ -176,3 +176,22 @@ def test_checksum_mode_sqlite_copy_checked_against_what_was_written(project):
     copy.write_bytes(bytes(data))
     os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert store.backup(src).stats.copied == ("study.db",)
+
+
+def test_a_manifest_rewritten_by_another_process_is_read_again(project, writer):
+    """The in-process manifest cache is keyed by the manifest file's stat: a rewrite is never missed."""
+    import json
+
+    src = _study(project, writer)
+    store = project.store()
+    store.backup(src)
+    copy = project.mirror(src) / "trial_1" / "metrics.json"
+    _corrupt_keeping_size_and_mtime(copy)
+    manifest = project.mirror(src) / ".mlrig-manifest.json"
+    data = json.loads(manifest.read_text())
+    st = copy.stat()
+    data["files"]["trial_1/metrics.json"][2:] = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    tmp = manifest.with_name("rewritten.json")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(manifest)  # what another process's atomic write does
+    assert store.backup(src).action is BackupAction.SKIPPED  # it trusted the new record, so it read it

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = ".mlrig-manifest.json"
 _SQLITE_SUFFIX_TUPLE = tuple(SQLITE_SUFFIXES)
+_SQLITE_LAST = frozenset(c for suffix in SQLITE_SUFFIXES for c in (suffix[-1], suffix[-1].upper()))
 
 
 def is_reserved_name(name: str) -> bool:
@@ -107,10 +108,10 @@ def scan_tree(top: Path, scope: Iterable[Path] | None = None) -> Tree:
                     if name.endswith(TRANSIENT_SUFFIXES):
                         transient.add(child)
                         continue
-                    st = entry.stat(follow_symlinks=False)
+                    st = entry.stat()  # not a symlink: the lstat, without the keyword's cost
                     if not source:
                         files[child] = (entry.path, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-                    elif name.lower().endswith(_SQLITE_SUFFIX_TUPLE):
+                    elif name[-1] in _SQLITE_LAST and name.lower().endswith(_SQLITE_SUFFIX_TUPLE):
                         files[child] = (entry.path, signature(entry.path, st))
                     else:
                         files[child] = (entry.path, (st.st_size, st.st_mtime_ns))

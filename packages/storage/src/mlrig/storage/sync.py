@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -71,27 +72,62 @@ def _ancestors(rel: str) -> Iterable[str]:
         yield "/".join(parts[:i])
 
 
-def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
-    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable."""
+# Parsed manifests by path, with the stat of the file they were read from (or written to): a process that
+# syncs the same tree again (a sweep, after every trial) skips the JSON decode when the file is unchanged.
+_manifest_cache: dict[str, tuple[Signature, str, Manifest]] = {}
+_manifest_lock = threading.Lock()
+_MANIFEST_CACHE_SIZE = 16
+
+
+def _cache_manifest(path: Path, src_top: Path, files: Manifest) -> None:
     try:
-        with open(dst_top / MANIFEST_NAME, encoding="utf-8") as fh:
-            data = json.load(fh)
+        key = _dst_stat(path.stat())
+    except OSError:
+        return
+    with _manifest_lock:
+        _manifest_cache.pop(str(path), None)
+        if len(_manifest_cache) >= _MANIFEST_CACHE_SIZE:
+            _manifest_cache.pop(next(iter(_manifest_cache)))
+        _manifest_cache[str(path)] = (key, str(src_top), files)
+
+
+def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
+    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable.
+
+    The result is shared with an in-process cache (used while the file's size, mtime, inode and ctime are
+    unchanged): treat it as read-only.
+    """
+    path = dst_top / MANIFEST_NAME
+    try:
+        key = _dst_stat(path.stat())
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        logger.warning("ignoring unreadable manifest %s (%s)", path, exc)
+        return {}
+    cached = _manifest_cache.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[2] if cached[1] == str(src_top) else {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
     except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable manifest %s (%s)", dst_top / MANIFEST_NAME, exc)
+        logger.warning("ignoring unreadable manifest %s (%s)", path, exc)
         return {}
     if not isinstance(data, dict) or data.get("version") != _MANIFEST_VERSION:
         return {}
-    if data.get("source") != str(src_top):
-        return {}
     files = data.get("files")
-    return files if isinstance(files, dict) else {}
+    if not isinstance(files, dict):
+        return {}
+    _cache_manifest(path, Path(str(data.get("source"))), files)
+    return files if data.get("source") == str(src_top) else {}
 
 
 def _save_manifest(dst_top: Path, src_top: Path, files: Manifest) -> None:
     payload = {"version": _MANIFEST_VERSION, "source": str(src_top), "files": dict(sorted(files.items()))}
-    atomic_write_json(dst_top / MANIFEST_NAME, payload, indent=None)
+    path = dst_top / MANIFEST_NAME
+    atomic_write_json(path, payload, indent=None)
+    _cache_manifest(path, src_top, files)
 
 
 def _dst_stat(st: os.stat_result) -> Signature:
@@ -132,8 +168,7 @@ def plan_sync(
     plan = SyncPlan(src=scan_tree(src_top, scope), dst=scan_tree(dst_top))
     src, dst = plan.src, plan.dst
     old = plan.previous = load_manifest(dst_top, src_top)
-    blocked = {r for r in src.dirs if r in dst.files or r in dst.others}
-    blocked |= {r for r in src.files if r in dst.dirs or r in dst.others}
+    blocked = (src.dirs & (dst.files.keys() | dst.others)) | (src.files.keys() & (dst.dirs | dst.others))
 
     def is_blocked(rel: str) -> bool:
         return rel in blocked or any(a in blocked for a in _ancestors(rel))
