@@ -126,3 +126,11 @@ def test_new_store_default_experiment_keeps_artifacts_beside_the_store(tmp_path:
     ensure_tracking_store(_uri(db))
     default = MlflowClient(_uri(db)).get_experiment("0")
     assert default.artifact_location == (db.parent / "artifacts" / "0").resolve().as_uri()
+
+
+def test_an_empty_file_is_replaced_by_a_new_store(tmp_path: Path) -> None:
+    db = tmp_path / "mlruns" / "mlflow.db"
+    db.parent.mkdir()
+    db.write_bytes(b"")
+    client = tracking_client(_uri(db))
+    assert db.stat().st_size > 0 and client.get_experiment("0") is not None

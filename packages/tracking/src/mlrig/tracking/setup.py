@@ -191,22 +191,30 @@ def _create_store(db: Path) -> None:
     logger.info("created MLflow store %s", db)
 
 
+def _has_store(db: Path) -> bool:
+    # an empty file (a connect created it, then a crash) holds no store: it is replaced like a missing one
+    try:
+        return db.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def ensure_tracking_store(tracking_uri: str) -> None:
     """Create the SQLite store of ``tracking_uri`` when it does not exist yet; other URIs are left alone.
 
     Crash-safe and exclusive: under a file lock beside the store, the schema is created and migrated on
     ``<name>.tmp-<pid>-<hex>`` and ``os.replace``d into place, so a process killed midway leaves no
     half-migrated store (its temp file is removed by the next creator) and concurrent creators wait for the
-    first one. A store that exists is used as is.
+    first one. A store that exists is used as is; an empty file is replaced like a missing store.
     """
     db = _sqlite_path(tracking_uri)
-    if db is None or db.exists():
+    if db is None or _has_store(db):
         return
     lock = _prepare_sqlite(tracking_uri)
     if lock is None:
         return
     with lock:
-        if not db.exists():
+        if not _has_store(db):
             _create_store(db)
 
 
