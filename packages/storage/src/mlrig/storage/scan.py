@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = ".mlrig-manifest.json"
 _SQLITE_SUFFIX_TUPLE = tuple(SQLITE_SUFFIXES)
+_SCANDIR_FD = os.scandir in os.supports_fd
 _SQLITE_LAST = frozenset(c for suffix in SQLITE_SUFFIXES for c in (suffix[-1], suffix[-1].upper()))
 
 
@@ -60,22 +62,38 @@ class Tree:
     skipped_links: list[str] = field(default_factory=list)
 
 
-def _follow_link(entry: os.DirEntry[str], child: str, roots: list[str], visited: set[str], tree: Tree) -> str:
+def _follow_link(path: str, child: str, roots: list[str], visited: set[str], tree: Tree) -> str:
     """Handle a symlink in a source tree; returns the directory to descend into, or ''."""
-    target = os.path.realpath(entry.path)
+    target = os.path.realpath(path)
     real = Path(target)
     if not real.exists() or not inside_any(target, roots):
-        logger.warning("not following symlink %s -> %s (outside scope or broken)", entry.path, real)
+        logger.warning("not following symlink %s -> %s (outside scope or broken)", path, real)
         tree.skipped_links.append(child)
     elif real.is_dir():
         if target not in visited:
             visited.add(target)
             tree.dirs.add(child)
-            return entry.path
+            return path
         tree.skipped_links.append(child)
-    elif real.is_file() and not is_transient_name(entry.name):
+    elif real.is_file() and not is_transient_name(child.rsplit("/", 1)[-1]):
         tree.files[child] = (target, signature(target))
     return ""
+
+
+@contextlib.contextmanager
+def _listing(dirpath: str) -> Iterator[Iterator[os.DirEntry[str]]]:
+    """``os.scandir`` of ``dirpath``; through a directory fd where supported, so that each entry's stat is an
+    ``fstatat`` relative to it instead of a walk of the whole path (a tenth of a no-change pass)."""
+    if not _SCANDIR_FD:
+        with os.scandir(dirpath) as it:
+            yield it
+        return
+    fd = os.open(dirpath, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with os.scandir(fd) as fd_it:
+            yield fd_it
+    finally:
+        os.close(fd)
 
 
 def scan_tree(top: Path, scope: Iterable[Path] | None = None) -> Tree:
@@ -96,12 +114,13 @@ def scan_tree(top: Path, scope: Iterable[Path] | None = None) -> Tree:
     while stack:
         dirpath, rel = stack.pop()
         prefix = rel + "/" if rel else ""
-        with os.scandir(dirpath) as it:
+        base = dirpath + os.sep
+        with _listing(dirpath) as it:
             for entry in it:
                 name = entry.name
                 if name[0] == "." and is_reserved_name(name):
                     if _is_leftover_temp(name):
-                        tree.temps.append(Path(entry.path))
+                        tree.temps.append(Path(base + name))
                     continue
                 child = prefix + name
                 if entry.is_file(follow_symlinks=False):
@@ -110,16 +129,16 @@ def scan_tree(top: Path, scope: Iterable[Path] | None = None) -> Tree:
                         continue
                     st = entry.stat()  # not a symlink: the lstat, without the keyword's cost
                     if not source:
-                        files[child] = (entry.path, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+                        files[child] = (base + name, (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
                     elif name[-1] in _SQLITE_LAST and name.lower().endswith(_SQLITE_SUFFIX_TUPLE):
-                        files[child] = (entry.path, signature(entry.path, st))
+                        files[child] = (base + name, signature(base + name, st))
                     else:
-                        files[child] = (entry.path, (st.st_size, st.st_mtime_ns))
+                        files[child] = (base + name, (st.st_size, st.st_mtime_ns))
                 elif entry.is_dir(follow_symlinks=False):
                     dirs.add(child)
-                    stack.append((entry.path, child))
+                    stack.append((base + name, child))
                 elif source and entry.is_symlink():
-                    descend = _follow_link(entry, child, roots, visited, tree)
+                    descend = _follow_link(base + name, child, roots, visited, tree)
                     if descend:
                         stack.append((descend, child))
                 elif not source:
