@@ -129,3 +129,19 @@ def test_flush_timeout_names_what_is_still_running(project, writer):
         snapshotter.flush(timeout=0.2)
     release.set()
     snapshotter.close()
+
+
+def test_pacing_waits_after_a_snapshot_but_flush_does_not(project):
+    db = _db(project.outputs / "mlruns" / "mlflow.db")
+    snapshotter = CoalescingSnapshotter(project.store(), pace=10_000.0)
+    snapshotter.request(db, expect="file")
+    snapshotter.flush()
+    assert snapshotter.runs == 1
+    snapshotter.request(db, expect="file")
+    time.sleep(0.5)  # the first snapshot took a few ms: the next one waits 10,000 times that
+    assert snapshotter.runs == 1 and not snapshotter.idle
+    start = time.monotonic()
+    snapshotter.close()
+    assert snapshotter.runs == 2 and time.monotonic() - start < 5
+    with pytest.raises(ValueError, match="pace"):
+        CoalescingSnapshotter(project.store(), pace=-1)

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,16 @@ def run_checks(
         yield _attempt(f"experiment/{exp_file.name}", experiment)
 
     def tracking() -> str:
-        from mlrig.tracking import resolve_tracking_uri, tracking_client
+        from mlrig.tracking import resolve_tracking_uri
 
         uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
         db = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
         if db is not None and not Path(db).exists():
-            # Opening it would create it: the doctor looks, it never creates anything.
-            return f"{uri}: not created yet (the first run creates it)"
-        n = len(tracking_client(uri).search_experiments(max_results=100))
-        return f"{uri} reachable ({n} experiment(s))"
+            # Opening it would create (or take over) it: the doctor looks, it never creates anything.
+            return f"{uri}: not created yet (the first run creates it, or takes over a reference store)"
+        client, takeover = open_store(root, config_dir, tracking_uri, backup_root)
+        n = len(client.search_experiments(max_results=100))
+        return f"{describe_store(takeover, client.tracking_uri)}; reachable ({n} experiment(s))"
 
     yield _attempt("tracking store", tracking)
 
@@ -95,3 +97,49 @@ def run_checks(
     yield _attempt(
         "project root", lambda: f"{root} ({'writable' if os.access(root, os.W_OK) else 'read-only'})"
     )
+
+
+def open_store(
+    root: Path, config_dir: Path, tracking_uri: str | None, backup_root: Path | None
+) -> tuple[Any, Any]:
+    """The MLflow client of the project's store and its :class:`~mlrig.tracking.StoreTakeover`.
+
+    A reference-layout store on the Drive is taken over first (copied to ``<root>/mlruns/mlflow.db``) unless
+    a local store or mlrig's own backup of one exists; ``backup_root`` defaults to paths.yaml's drive folder.
+    """
+    from mlrig.paths import get_drive_backup_base
+    from mlrig.storage import BackupError, DriveBackupStore
+    from mlrig.tracking import resolve_tracking_uri, take_over_reference_store, tracking_client
+
+    uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
+    target = backup_root or get_drive_backup_base(config_dir)
+    # the store's folder is backed up as <backup root>/<folder name>/ (mlruns/mlflow.db, mlruns/artifacts)
+    db = (root / "mlruns" / "mlflow.db").resolve()
+    backup = DriveBackupStore(root, Path(target), outputs_dir=db.parent) if target is not None else None
+    takeover = take_over_reference_store(root, config_dir, tracking_uri=uri, backup=backup)
+    if takeover.action == "backup" and backup is not None:
+        # restore first: opening the client now would create an empty store beside the good backup
+        result = backup.restore(db, expect="file")
+        if not result.ok:
+            raise BackupError(
+                f"the store is missing and its backup could not be restored: {result.reason}", path=db
+            )
+    return tracking_client(uri), takeover
+
+
+def describe_store(takeover: Any, uri: str) -> str:
+    """One line: which store is in use, where it came from and where its backup lives."""
+    if takeover.action == "remote":
+        return f"{uri} (not the embedded store: its server or owner keeps it durable; mlrig backs up nothing)"
+    where = f"{takeover.store}"
+    if takeover.source is not None:
+        verb = "taken over now" if takeover.action == "taken-over" else f"taken over {takeover.taken_at}"
+        where += f" ({verb} from the reference store {takeover.source}, which mlrig no longer writes)"
+    elif takeover.action == "backup":
+        where += " (restored from its backup)"
+    else:
+        where += " (embedded)"
+    if takeover.backup is None:
+        return f"{where}; backup: none (no backup folder configured)"
+    state = "present" if takeover.backup.is_file() else "none yet"
+    return f"{where}; backup: {takeover.backup} ({state})"

@@ -12,12 +12,10 @@ from mlrig.cli.common import config_option, resolve_config_dir, root_option, use
 
 
 def _client(root: Path, config_dir: Path | None, tracking_uri: str | None) -> Any:
-    from mlrig.tracking import resolve_tracking_uri, tracking_client
+    from mlrig.cli.checks import open_store
 
-    uri = resolve_tracking_uri(
-        tracking_uri, root_dir=root.absolute(), config_dir=resolve_config_dir(root, config_dir)
-    )
-    return tracking_client(uri)
+    client, _ = open_store(root.absolute(), resolve_config_dir(root, config_dir), tracking_uri, None)
+    return client
 
 
 def _experiment_id(client: Any, name: str) -> str:

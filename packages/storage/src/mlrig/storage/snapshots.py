@@ -6,13 +6,22 @@ and of directory trees such as ``mlruns/artifacts/``. Each request goes through
 the online backup API (never byte-copied, never opened on the backup side) and a directory incrementally. One
 worker thread runs them one at a time; requests for a path that is already waiting are merged, and a request
 for the path being copied right now queues exactly one more run after it. So the backup lags the live file
-by at most one snapshot's duration plus the one running when the last change was made.
+by at most one snapshot's duration plus the one running when the last change was made, plus the pacing
+pause.
+
+**Pacing.** After a snapshot that took ``d`` seconds the worker waits ``pace * d`` before the next one
+(default ``pace=9``: snapshots occupy at most a tenth of the time), so the copy of a large store, which holds
+SQLite's read lock and competes for the disk, cannot keep a sweep's writes waiting most of the time however
+often trials end. The backup is then stale by at most ``(1 + pace) * d`` plus one more snapshot (a 0.5 s
+snapshot of a 45 MB, 10,000-run store: about 5.5 s). :meth:`CoalescingSnapshotter.flush` and ``close`` skip
+the pause.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +43,8 @@ class CoalescingSnapshotter:
     ``request(path)`` returns at once. ``flush()`` waits until nothing is waiting or running and raises
     :class:`BackupError` naming every path whose backup failed since the previous flush; ``close()`` flushes
     and stops the thread. ``on_result`` (optional) is called in the worker after each backup, before the next
-    one starts. Use as a context manager to close on exit.
+    one starts. ``pace``: the pause after a snapshot, as a multiple of its duration (module docstring).
+    Use as a context manager to close on exit.
     """
 
     def __init__(
@@ -43,7 +53,10 @@ class CoalescingSnapshotter:
         *,
         on_result: ResultCallback | None = None,
         name: str = "mlrig-snapshots",
+        pace: float = 9.0,
     ) -> None:
+        if pace < 0:
+            raise ValueError(f"pace must be >= 0, got {pace!r}")
         self.store = store
         self._on_result = on_result
         self._name = name
@@ -53,6 +66,9 @@ class CoalescingSnapshotter:
         self._results: list[BackupResult] = []
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._pace = pace
+        self._not_before = 0.0  # time.monotonic() before which the next snapshot waits (pacing)
+        self._flushing = 0
         self.runs = 0
         self.requests = 0
 
@@ -82,7 +98,12 @@ class CoalescingSnapshotter:
         message names each failed path and why).
         """
         with self._cond:
-            done = self._cond.wait_for(lambda: not self._pending and self._busy is None, timeout)
+            self._flushing += 1  # a flush never waits for the pacing pause
+            self._cond.notify_all()
+            try:
+                done = self._cond.wait_for(lambda: not self._pending and self._busy is None, timeout)
+            finally:
+                self._flushing -= 1
             if not done:
                 waiting = ", ".join(str(p) for p in [*([self._busy] if self._busy else []), *self._pending])
                 raise BackupError(f"snapshots still running after {timeout}s: {waiting}")
@@ -124,10 +145,17 @@ class CoalescingSnapshotter:
                 self._cond.wait_for(lambda: bool(self._pending) or self._closed)
                 if not self._pending:
                     return
+                while not self._closed and not self._flushing:
+                    pause = self._not_before - time.monotonic()
+                    if pause <= 0:
+                        break
+                    self._cond.wait(pause)
                 path = next(iter(self._pending))
                 expect = self._pending.pop(path)
                 self._busy = path
+            started = time.monotonic()
             result = self._backup(path, expect)
+            ended = time.monotonic()
             try:
                 if self._on_result is not None:
                     self._on_result(result)
@@ -137,6 +165,7 @@ class CoalescingSnapshotter:
                 self._results.append(result)
                 self.runs += 1
                 self._busy = None
+                self._not_before = ended + self._pace * (ended - started)
                 self._cond.notify_all()
 
     def _backup(self, path: Path, expect: Expect) -> BackupResult:

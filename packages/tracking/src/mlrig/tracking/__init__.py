@@ -18,6 +18,7 @@ from mlrig.tracking import (
     runs,
     setup,
     sweep,
+    takeover,
     tracker_base,
     trackers,
     tree,
@@ -37,6 +38,7 @@ from mlrig.tracking.retry import *
 from mlrig.tracking.runs import *
 from mlrig.tracking.setup import *
 from mlrig.tracking.sweep import *
+from mlrig.tracking.takeover import *
 from mlrig.tracking.tracker_base import *
 from mlrig.tracking.trackers import *
 from mlrig.tracking.tree import *
@@ -57,6 +59,7 @@ __all__ = [
     *runs.__all__,
     *setup.__all__,
     *sweep.__all__,
+    *takeover.__all__,
     *tracker_base.__all__,
     *trackers.__all__,
     *tree.__all__,
