@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,20 @@ def tree(top: Path) -> dict[str, str]:
         if p.is_file() and not p.is_symlink() and not p.name.startswith(".mlrig-manifest"):
             out[p.relative_to(top).as_posix()] = p.read_text()
     return out
+
+
+def count_rows(db: Path, table: str = "t") -> int:
+    """Rows of ``table`` in the SQLite file ``db``, opened read-only (a backup copy must not change)."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def rows() -> Callable[..., int]:
+    return count_rows
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -66,7 +67,10 @@ def _child(project, src: Path, direction: str) -> None:  # forked process, kille
     # outputs_dir given: the child starts copying at once instead of loading paths.yaml first, which would
     # use up part of the window the kill is aimed at.
     store = project.store(outputs_dir=project.outputs)
-    (store.backup if direction == "backup" else store.restore)(src, expect="dir")
+    if direction == "backup":
+        store.backup(src, expect="dir")
+    else:
+        store.restore(src, expect="dir", delete=True)  # a mirroring restore: deletions are crash-tested too
     os._exit(0)
 
 
@@ -86,7 +90,7 @@ def _crash_rounds(project, direction: str, rounds: int, seed: int) -> tuple[int,
     conn.close()
     db_rows = [0]
     store = project.store()
-    run = store.backup if direction == "backup" else store.restore
+    run = store.backup if direction == "backup" else functools.partial(store.restore, delete=True)
     started = time.monotonic()
     assert store.backup(local).action is BackupAction.COPIED
     full = time.monotonic() - started

@@ -168,13 +168,13 @@ def test_source_file_vanishing_mid_backup_is_skipped(project, writer, monkeypatc
     src = project.outputs / "s"
     for i in range(4):
         writer(src / f"f{i}.txt", f"{i}")
-    real = fileops.copy_file_atomic
+    real = fileops.copy_file_stat
 
     def remove_f2_first(s: Path, d: Path, **kw):  # type: ignore[no-untyped-def]
         (src / "f2.txt").unlink(missing_ok=True)
         return real(s, d, **kw)
 
-    monkeypatch.setattr(sync_mod, "copy_file_atomic", remove_f2_first)
+    monkeypatch.setattr(sync_mod, "copy_file_stat", remove_f2_first)
     res = project.store().backup(src)
     assert res.ok, res
     assert sorted(p.name for p in project.mirror(src).iterdir() if not p.name.startswith(".")) == [
@@ -195,7 +195,7 @@ def test_manifest_checkpoints_survive_a_hard_stop(project, writer, monkeypatch):
     for i in range(6):
         writer(src / f"f{i}.txt", f"{i}" * 100)
     monkeypatch.setattr(sync_mod, "_CHECKPOINT_SECONDS", 0.0)
-    _flaky(monkeypatch, sync_mod, "copy_file_atomic", 4, _Killed())
+    _flaky(monkeypatch, sync_mod, "copy_file_stat", 4, _Killed())
     with pytest.raises(_Killed):
         project.store().backup(src)
     monkeypatch.undo()

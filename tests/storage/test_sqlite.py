@@ -15,14 +15,6 @@ import pytest
 from mlrig.storage import BackupAction, snapshot_sqlite
 
 
-def _rows(db: Path) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
-    finally:
-        conn.close()
-
-
 def _integrity(db: Path) -> str:
     conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     try:
@@ -46,20 +38,20 @@ def wal_db(project):
     conn.close()
 
 
-def test_backup_includes_wal_content_and_needs_no_sidecar(project, wal_db):
+def test_backup_includes_wal_content_and_needs_no_sidecar(project, wal_db, rows):
     db, _conn = wal_db
     assert Path(f"{db}-wal").stat().st_size > 0
     res = project.store().backup(db, expect="file")
     assert res.action is BackupAction.COPIED, res
     copy = project.mirror(db)
     assert sorted(p.name for p in copy.parent.iterdir()) == ["study.db"]
-    assert _rows(copy) == 500
+    assert rows(copy) == 500
     assert _integrity(copy) == "ok"
     mode = sqlite3.connect(copy).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "delete"
 
 
-def test_wal_only_change_is_not_skipped(project, wal_db):
+def test_wal_only_change_is_not_skipped(project, wal_db, rows):
     db, conn = wal_db
     store = project.store()
     store.backup(db)
@@ -68,10 +60,10 @@ def test_wal_only_change_is_not_skipped(project, wal_db):
     conn.commit()
     assert db.stat().st_mtime_ns == main_stat.st_mtime_ns  # only the WAL moved
     assert store.backup(db).action is BackupAction.COPIED
-    assert _rows(project.mirror(db)) == 501
+    assert rows(project.mirror(db)) == 501
 
 
-def test_directory_backup_snapshots_db_and_drops_sidecars(project, wal_db, writer, snapshot_tree):
+def test_directory_backup_snapshots_db_and_drops_sidecars(project, wal_db, writer, snapshot_tree, rows):
     db, conn = wal_db
     writer(db.parent / "fold_splits.json", "[]")
     writer(db.parent / "old.db-journal", "stale journal")  # sidecar of a non-existent db
@@ -79,12 +71,12 @@ def test_directory_backup_snapshots_db_and_drops_sidecars(project, wal_db, write
     assert store.backup(db.parent).ok
     names = sorted(p.name for p in project.mirror(db.parent).iterdir() if not p.name.startswith("."))
     assert names == ["fold_splits.json", "study.db"]
-    assert _rows(project.mirror(db)) == 500
+    assert rows(project.mirror(db)) == 500
     conn.execute("INSERT INTO t VALUES (-2)")
     conn.commit()
     res = store.backup(db.parent)
     assert res.stats.copied == ("study.db",)
-    assert _rows(project.mirror(db)) == 501
+    assert rows(project.mirror(db)) == 501
     assert store.verify(db.parent).ok
 
 
@@ -97,7 +89,7 @@ def test_raw_sidecar_in_backup_is_removed(project, wal_db, writer):
     assert not stray.exists()
 
 
-def test_restore_of_db(project, wal_db):
+def test_restore_of_db(project, wal_db, rows):
     db, conn = wal_db
     store = project.store()
     store.backup(db)
@@ -105,7 +97,7 @@ def test_restore_of_db(project, wal_db):
     for p in db.parent.iterdir():
         p.unlink()
     assert store.restore(db, expect="file").ok
-    assert _rows(db) == 500 and _integrity(db) == "ok"
+    assert rows(db) == 500 and _integrity(db) == "ok"
 
 
 def test_db_suffix_without_sqlite_header_is_copied_bytewise(project, writer):
@@ -114,11 +106,11 @@ def test_db_suffix_without_sqlite_header_is_copied_bytewise(project, writer):
     assert project.mirror(f).read_text() == "not a database"
 
 
-def test_snapshot_sqlite_function(tmp_path, wal_db):
+def test_snapshot_sqlite_function(tmp_path, wal_db, rows):
     db, _ = wal_db
     out = tmp_path / "snap.db"
     snapshot_sqlite(db, out)
-    assert _rows(out) == 500
+    assert rows(out) == 500
 
 
 def test_corrupt_backup_fails_verify(project, wal_db):
@@ -204,7 +196,7 @@ def test_live_optuna_study_snapshots(project, tmp_path):
     assert counts == sorted(counts) and counts[-1] > counts[0] > 0
 
 
-def test_verify_notices_a_newer_database(project):
+def test_verify_notices_a_newer_database(project, rows):
     db = project.outputs / "study.db"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE t (x INTEGER)")
@@ -219,4 +211,4 @@ def test_verify_notices_a_newer_database(project):
     rep = store.verify(db)
     assert not rep.ok and rep.differing == ("study.db",)
     assert store.backup(db).action is BackupAction.COPIED
-    assert store.verify(db).ok and _rows(project.mirror(db)) == 1
+    assert store.verify(db).ok and rows(project.mirror(db)) == 1

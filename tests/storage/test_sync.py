@@ -39,13 +39,13 @@ def test_only_changed_files_are_copied(project, writer, snapshot_tree, monkeypat
     copied: list[str] = []
     import mlrig.storage.sync as sync_mod
 
-    real = sync_mod.copy_file_atomic
+    real = sync_mod.copy_file_stat
 
     def spy(s: Path, d: Path, **kw):  # type: ignore[no-untyped-def]
         copied.append(d.relative_to(project.mirror(src)).as_posix())
         return real(s, d, **kw)
 
-    monkeypatch.setattr(sync_mod, "copy_file_atomic", spy)
+    monkeypatch.setattr(sync_mod, "copy_file_stat", spy)
     res = store.backup(src)
     assert sorted(copied) == ["d1/f3.txt", "d2/new.txt"]
     assert res.stats.unchanged == 4
@@ -98,30 +98,31 @@ def test_destination_edit_without_manifest_is_detected(project, writer, snapshot
     assert snapshot_tree(project.mirror(src)) == snapshot_tree(src)
 
 
-def test_manifest_records_source_signatures(project, writer):
+def test_manifest_records_source_signature_and_copy_stat(project, writer):
     src = project.outputs / "s"
     f = writer(src / "a.txt", "abc")
     project.store().backup(src)
     data = json.loads((project.mirror(src) / ".mlrig-manifest.json").read_text())
     assert data["source"] == str(src)
-    assert data["files"]["a.txt"] == [3, f.stat().st_mtime_ns]
+    copy = (project.mirror(src) / "a.txt").stat()
+    expected = [3, f.stat().st_mtime_ns, 3, copy.st_mtime_ns, copy.st_ino, copy.st_ctime_ns]
+    assert data["files"]["a.txt"] == expected
 
 
-def test_no_change_pass_does_not_stat_destination_files(project, writer, monkeypatch):
+def test_no_change_pass_reads_no_file_content(project, writer, monkeypatch):
     src = project.outputs / "s"
     _seed(writer, src, 6)
     store = project.store()
     store.backup(src)
-    dst_prefix = str(project.mirror(src))
-    real_stat = Path.stat
+    import mlrig.storage.sync as sync_mod
 
-    def guarded(self: Path, *a, **kw):  # type: ignore[no-untyped-def]
-        if str(self).startswith(dst_prefix + os.sep):
-            raise AssertionError(f"destination stat during no-change pass: {self}")
-        return real_stat(self, *a, **kw)
+    def forbidden(*a, **kw):  # type: ignore[no-untyped-def]
+        raise AssertionError("file content read during a no-change pass")
 
-    monkeypatch.setattr(Path, "stat", guarded)
-    assert store.backup(src).action is BackupAction.SKIPPED
+    monkeypatch.setattr(sync_mod, "file_digest", forbidden)
+    monkeypatch.setattr(sync_mod, "copy_file_stat", forbidden)
+    res = store.backup(src)
+    assert res.action is BackupAction.SKIPPED and res.stats.unchanged == 6
 
 
 def test_checksum_mode_catches_same_stat_change_and_skips_touch(project, writer, snapshot_tree):
@@ -166,7 +167,7 @@ def test_progress_reports_files_and_bytes(project, writer):
     assert [p.files_done for p in seen] == [0, 1, 2, 3, 4]
 
 
-def test_restore_directory_mirrors_backup(project, writer, snapshot_tree):
+def test_restore_directory_restores_edits_and_keeps_local_only_files(project, writer, snapshot_tree):
     src = project.outputs / "s"
     _seed(writer, src)
     store = project.store()
@@ -175,8 +176,13 @@ def test_restore_directory_mirrors_backup(project, writer, snapshot_tree):
     writer(src / "local_only.txt", "x")
     res = store.restore(src, expect="dir")
     assert res.ok and res.src == project.mirror(src) and res.dst == src
+    assert res.stats.copied == ("d0/f0.txt",) and res.stats.kept == ("local_only.txt",)
+    assert snapshot_tree(src) == {**snapshot_tree(project.mirror(src)), "local_only.txt": "x"}
+    again = store.restore(src)
+    assert again.action is BackupAction.SKIPPED and again.stats.kept == ("local_only.txt",)
+    mirrored = store.restore(src, delete=True)
+    assert mirrored.stats.deleted == ("local_only.txt",) and mirrored.stats.kept == ()
     assert snapshot_tree(src) == snapshot_tree(project.mirror(src))
-    assert store.restore(src).action is BackupAction.SKIPPED
 
 
 @pytest.mark.parametrize("fsync", [True, False])

@@ -7,7 +7,7 @@ Each module lists the names it exports in its ``__all__``; this package exports 
 
 from typing import TYPE_CHECKING
 
-from mlrig.paths import cache, config, drive, errors, files, layout, normalize, parse, platforms, roots
+from mlrig.paths import cache, config, drive, errors, files, layout, normalize, owner, parse, platforms, roots
 from mlrig.paths.cache import *
 from mlrig.paths.config import *
 from mlrig.paths.drive import *
@@ -15,6 +15,7 @@ from mlrig.paths.errors import *
 from mlrig.paths.files import *
 from mlrig.paths.layout import *
 from mlrig.paths.normalize import *
+from mlrig.paths.owner import *
 from mlrig.paths.parse import *
 from mlrig.paths.platforms import *
 from mlrig.paths.roots import *
@@ -27,6 +28,7 @@ __all__ = [
     *files.__all__,
     *layout.__all__,
     *normalize.__all__,
+    *owner.__all__,
     *parse.__all__,
     *platforms.__all__,
     *roots.__all__,

@@ -6,12 +6,14 @@ exports exactly those.
 
 from typing import TYPE_CHECKING
 
-from mlrig.storage import callbacks, colab, errors, fileops, results, store, sync
+from mlrig.storage import callbacks, colab, errors, fileops, results, snapshots, sqlite_check, store, sync
 from mlrig.storage.callbacks import *
 from mlrig.storage.colab import *
 from mlrig.storage.errors import *
 from mlrig.storage.fileops import *
 from mlrig.storage.results import *
+from mlrig.storage.snapshots import *
+from mlrig.storage.sqlite_check import *
 from mlrig.storage.store import *
 from mlrig.storage.sync import *
 
@@ -21,6 +23,8 @@ __all__ = [
     *errors.__all__,
     *fileops.__all__,
     *results.__all__,
+    *snapshots.__all__,
+    *sqlite_check.__all__,
     *store.__all__,
     *sync.__all__,
 ]

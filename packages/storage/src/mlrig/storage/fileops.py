@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 
 SQLITE_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3"})
 SQLITE_SIDECARS = ("-wal", "-journal", "-shm")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
+# Never copied in either direction: lock files, SQLite sidecars (of any file) and temp files. They belong to a
+# live process on one side; copied, a stale lock blocks and a stale journal/WAL corrupts the file beside it.
+TRANSIENT_SUFFIXES = (".lock", *SQLITE_SIDECARS, ".tmp")
+SQLITE_MAGIC = b"SQLite format 3\x00"
 _TEMP_RE = re.compile(r"^\..+\.mlrig-[0-9a-f]{12}\.tmp(-wal|-journal|-shm)?$")
 _CHUNK = 1 << 20
 _SQLITE_STEP_PAGES = 4096
@@ -56,14 +59,9 @@ def has_sqlite_suffix(name: str) -> bool:
     return dot > 0 and name[dot:].lower() in SQLITE_SUFFIXES
 
 
-def is_sqlite_sidecar(name: str) -> bool:
-    """True for ``x.db-wal`` / ``x.db-journal`` / ``x.db-shm`` names: never copied raw."""
-    if not name.endswith(SQLITE_SIDECARS):
-        return False
-    for side in SQLITE_SIDECARS:
-        if name.endswith(side):
-            return has_sqlite_suffix(name[: -len(side)])
-    return False
+def is_transient_name(name: str) -> bool:
+    """True for files that are never copied: ``*.lock``, ``*-journal``, ``*-wal``, ``*-shm``, ``*.tmp``."""
+    return name.endswith(TRANSIENT_SUFFIXES)
 
 
 def is_sqlite_file(path: Path) -> bool:
@@ -72,7 +70,7 @@ def is_sqlite_file(path: Path) -> bool:
         return False
     try:
         with open(path, "rb") as fh:
-            return fh.read(16) == _SQLITE_MAGIC
+            return fh.read(16) == SQLITE_MAGIC
     except OSError:
         return False
 
@@ -178,8 +176,24 @@ def copy_file_atomic(
     """Copy ``src`` to ``dst`` atomically (temp in dst's dir + fsync + ``os.replace``); returns bytes written.
 
     SQLite databases are snapshotted with the backup API into ``scratch_dir`` (local disk, never the backup
-    mount) first. The source mtime is kept. ``dst`` being a directory is an error, never written into.
+    mount) first, and the ``-wal``/``-journal``/``-shm`` sidecars of the file being replaced are removed
+    before the new file takes its place. The source mtime is kept. ``dst`` being a directory is an error,
+    never written into.
     """
+    return copy_file_stat(src, dst, fsync=fsync, sqlite_safe=sqlite_safe, scratch_dir=scratch_dir).st_size
+
+
+def _remove_sidecars(db: Path) -> None:
+    # before the replace: a stale hot journal or WAL next to the new file would be replayed into it
+    for side in SQLITE_SIDECARS:
+        with contextlib.suppress(FileNotFoundError):
+            db.with_name(db.name + side).unlink()
+
+
+def copy_file_stat(
+    src: Path, dst: Path, *, fsync: bool = True, sqlite_safe: bool = True, scratch_dir: Path | None = None
+) -> os.stat_result:
+    """``copy_file_atomic``, returning the stat of ``dst`` as written (what a manifest records)."""
     if dst.is_dir() and not dst.is_symlink():
         raise BackupError("destination is a directory, not replacing it with a file", path=dst)
     tmp = temp_name_for(dst)
@@ -195,6 +209,7 @@ def copy_file_atomic(
                 except sqlite3.Error as exc:
                     raise BackupError(f"SQLite backup failed ({exc})", path=src) from exc
                 _write_temp_copy(snap, tmp, fsync=fsync)
+            _remove_sidecars(dst)
         else:
             src_st = _write_temp_copy(src, tmp, fsync=fsync)
         os.utime(tmp, ns=(src_st.st_atime_ns, src_st.st_mtime_ns))
@@ -205,7 +220,7 @@ def copy_file_atomic(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    return dst.stat().st_size
+    return dst.stat()
 
 
 def remove_path(path: Path) -> None:

@@ -34,13 +34,18 @@ class BackupAction(StrEnum):
 
 @dataclass(frozen=True)
 class SyncStats:
-    """Counts of one file or directory sync; in dry-run mode what *would* be done."""
+    """Counts of one file or directory sync; in dry-run mode what *would* be done.
+
+    ``kept`` lists destination-only entries a restore left in place (``delete=False``); a kept directory is
+    listed once, not file by file.
+    """
 
     copied: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
     unchanged: int = 0
     skipped_links: tuple[str, ...] = ()
     bytes_copied: int = 0
+    kept: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

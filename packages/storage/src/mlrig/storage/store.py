@@ -16,7 +16,7 @@ from filelock import FileLock, Timeout
 
 from mlrig.paths import PathScopeError, get_outputs_dir, is_drive_path, map_to_backup
 from mlrig.storage.errors import BackupConfigError, BackupError
-from mlrig.storage.fileops import copy_file_atomic, is_temp_name, signature
+from mlrig.storage.fileops import copy_file_atomic, is_temp_name, is_transient_name, signature
 from mlrig.storage.results import (
     BackupAction,
     BackupResult,
@@ -28,7 +28,7 @@ from mlrig.storage.results import (
     SyncStats,
     VerifyReport,
 )
-from mlrig.storage.scan import inside_any, scan_source
+from mlrig.storage.scan import inside_any, scan_tree
 from mlrig.storage.sync import plan_sync, sync_tree
 from mlrig.storage.verify import files_match, verify_paths
 
@@ -58,7 +58,7 @@ def _expected(exc: Exception) -> bool:
 def _newest_mtime(path: Path) -> int:
     if path.is_file():
         return path.stat().st_mtime_ns
-    tree = scan_source(path, [path])
+    tree = scan_tree(path, [path])
     return max((sig[1] for _, sig in tree.files.values()), default=0)
 
 
@@ -149,7 +149,7 @@ class DriveBackupStore:
             raise BackupError(f"timed out after {self.lock_timeout}s waiting for {exc.lock_file}") from exc
 
     # -- core copy ---------------------------------------------------------------------------------------
-    def _transfer(self, src: Path, dst: Path, scope: list[Path], *, dry_run: bool) -> SyncStats:
+    def _transfer(self, src: Path, dst: Path, scope: list[Path], *, dry_run: bool, delete: bool) -> SyncStats:
         if src.is_dir():
             if dst.exists() and not dst.is_dir():
                 raise BackupError("destination exists and is a file, not a directory", path=dst)
@@ -162,6 +162,7 @@ class DriveBackupStore:
                 fsync=self.fsync,
                 scratch_dir=self.scratch_dir,
                 progress=self.progress,
+                delete=delete,
             )
         if dst.is_dir() and not dst.is_symlink():
             raise BackupError("destination is a directory, not replacing it with a file", path=dst)
@@ -197,24 +198,34 @@ class DriveBackupStore:
         if src.is_dir() != dst.is_dir():
             return False
         if src.is_dir():
-            return plan_sync(src, dst, [self.backup_root], checksum=self.checksum).is_noop
+            return plan_sync(src, dst, [self.backup_root], checksum=self.checksum, delete=False).is_noop
         return self._file_unchanged(src, dst)
 
     def _run(
-        self, verb: str, src: Path, dst: Path, scope: list[Path], write_root: list[Path], expect: Expect
+        self,
+        verb: str,
+        src: Path,
+        dst: Path,
+        scope: list[Path],
+        write_root: list[Path],
+        expect: Expect,
+        *,
+        delete: bool,
     ) -> BackupResult:
         mismatch = _type_error(src, expect, "got" if verb == "backup" else "backup")
         if mismatch:
             return BackupResult(False, BackupAction.ERROR, src, dst, mismatch)
+        if not src.is_dir() and is_transient_name(src.name):
+            return BackupResult(True, BackupAction.SKIPPED, src, dst, "Transient file (lock/journal/temp)")
         try:
             self._check_target(dst, write_root)
             if self.dry_run:
-                stats = self._transfer(src, dst, scope, dry_run=True)
+                stats = self._transfer(src, dst, scope, dry_run=True, delete=delete)
                 return BackupResult(
                     True, BackupAction.SKIPPED, src, dst, f"Dry run - would {verb}", stats=stats
                 )
             with self._locked():
-                stats = self._transfer(src, dst, scope, dry_run=False)
+                stats = self._transfer(src, dst, scope, dry_run=False, delete=delete)
         except Exception as exc:  # every outcome is a result; unexpected ones get a traceback in the log
             logger.warning("%s of %s -> %s failed: %s", verb, src, dst, exc, exc_info=not _expected(exc))
             return BackupResult(
@@ -224,61 +235,76 @@ class DriveBackupStore:
             return BackupResult(True, BackupAction.SKIPPED, src, dst, "Unchanged", stats=stats)
         done = "Backed up successfully" if verb == "backup" else "Restored successfully"
         logger.info(
-            "%s %s -> %s: %d copied, %d deleted, %d unchanged",
+            "%s %s -> %s: %d copied, %d deleted, %d unchanged, %d kept",
             verb,
             src,
             dst,
             len(stats.copied),
             len(stats.deleted),
             stats.unchanged,
+            len(stats.kept),
         )
         return BackupResult(True, BackupAction.COPIED, src, dst, done, stats=stats)
 
     # -- public operations -------------------------------------------------------------------------------
+    def _mapped(self, local_path: Path | str, *, to_backup: bool) -> tuple[Path, Path] | BackupResult:
+        """``(local, backup)`` for ``local_path``, or the ERROR result for a Drive or out-of-scope path.
+
+        The one home of the scope check of every public operation; the result's ``src``/``dst`` follow the
+        direction (``to_backup``: local → backup).
+        """
+        local = Path(local_path)
+        if to_backup and self._on_drive(local):
+            return BackupResult(False, BackupAction.ERROR, local, local, _DRIVE_REASON)
+        try:
+            backup = self.drive_path_for(local)
+        except PathScopeError as exc:
+            src, dst = (local, self.backup_root) if to_backup else (self.backup_root, local)
+            return BackupResult(False, BackupAction.ERROR, src, dst, f"Out of scope: {exc}", exc)
+        return self._local(local), backup
+
     def backup(self, local_path: Path | str, expect: Expect = "any") -> BackupResult:
         """Copy ``local_path`` (file or directory) to its backup location, incrementally and atomically.
 
-        The backup root must exist: it is never created here, so a dropped mount cannot silently turn into a
-        folder on local disk.
+        The backup mirrors the source: entries no longer present locally are deleted from the backup. The
+        backup root must exist: it is never created here, so a dropped mount cannot silently turn into a
+        folder on local disk. Transient files (``*.lock``, ``*-journal``, ``*-wal``, ``*-shm``, ``*.tmp``)
+        are never copied.
         """
-        local = Path(local_path)
-        if self._on_drive(local):
-            return BackupResult(False, BackupAction.ERROR, local, local, _DRIVE_REASON)
-        try:
-            dst = self.drive_path_for(local)
-        except PathScopeError as exc:
-            return BackupResult(
-                False, BackupAction.ERROR, local, self.backup_root, f"Out of scope: {exc}", exc
-            )
-        src = self._local(local)
+        mapped = self._mapped(local_path, to_backup=True)
+        if isinstance(mapped, BackupResult):
+            return mapped
+        src, dst = mapped
         if not src.exists():
             return BackupResult(False, BackupAction.MISSING, src, dst, "Local path does not exist")
         if not self.backup_root.is_dir():
             reason = f"Backup root {self.backup_root} does not exist (is the drive mounted?)"
             return BackupResult(False, BackupAction.ERROR, src, dst, reason)
-        return self._run("backup", src, dst, self._local_scope(), [self.backup_root], expect)
+        return self._run("backup", src, dst, self._local_scope(), [self.backup_root], expect, delete=True)
 
-    def restore(self, local_path: Path | str, expect: Expect = "any") -> BackupResult:
-        """Copy the backup of ``local_path`` back (``src`` is the backup, ``dst`` local, in every result)."""
-        local = Path(local_path)
-        try:
-            src = self.drive_path_for(local)
-        except PathScopeError as exc:
-            return BackupResult(
-                False, BackupAction.ERROR, self.backup_root, local, f"Out of scope: {exc}", exc
-            )
-        dst = self._local(local)
+    def restore(
+        self, local_path: Path | str, expect: Expect = "any", *, delete: bool = False
+    ) -> BackupResult:
+        """Copy the backup of ``local_path`` back (``src`` is the backup, ``dst`` local, in every result).
+
+        Local files that differ from the backup are overwritten. Local entries the backup does not have are
+        kept and listed in ``stats.kept`` unless ``delete=True``.
+        """
+        mapped = self._mapped(local_path, to_backup=False)
+        if isinstance(mapped, BackupResult):
+            return mapped
+        dst, src = mapped
         if not src.exists():
             return BackupResult(False, BackupAction.MISSING, src, dst, "Drive backup does not exist")
-        return self._run("restore", src, dst, [self.backup_root], self._local_scope(), expect)
+        return self._run("restore", src, dst, [self.backup_root], self._local_scope(), expect, delete=delete)
 
     def backup_exists(self, local_path: Path | str, expect: Expect = "any") -> bool:
         """Whether a backup of ``local_path`` exists (of the expected type); False when out of scope."""
-        try:
-            dst = self.drive_path_for(local_path)
-        except PathScopeError as exc:
-            logger.debug("backup_exists: %s", exc)
+        mapped = self._mapped(local_path, to_backup=False)
+        if isinstance(mapped, BackupResult):
+            logger.debug("backup_exists: %s", mapped.reason)
             return False
+        dst = mapped[1]
         if expect == "file":
             return dst.is_file()
         return dst.is_dir() if expect == "dir" else dst.exists()
@@ -289,17 +315,14 @@ class DriveBackupStore:
         Both missing: MISSING. Local only: SKIPPED. Backup only: restored when ``if_missing``. Both present:
         with the defaults SKIPPED; otherwise compared (size/mtime, or hash with ``checksum``), restored when
         ``prefer="drive"`` and they differ, or when the backup is newer and ``prefer="newer"`` or
-        ``if_stale``.
+        ``if_stale``. A restore here never deletes local-only entries.
         """
         opts = options or EnsureLocalOptions()
+        mapped = self._mapped(local_path, to_backup=False)
+        if isinstance(mapped, BackupResult):
+            return mapped
+        dst, src = mapped
         local = Path(local_path)
-        try:
-            src = self.drive_path_for(local)
-        except PathScopeError as exc:
-            return BackupResult(
-                False, BackupAction.ERROR, self.backup_root, local, f"Out of scope: {exc}", exc
-            )
-        dst = self._local(local)
         if not dst.exists():
             if not src.exists():
                 return BackupResult(False, BackupAction.MISSING, src, dst, "Neither local nor backup exists")
@@ -320,12 +343,10 @@ class DriveBackupStore:
 
     def verify(self, local_path: Path | str, *, checksum: bool | None = None) -> VerifyReport:
         """Compare ``local_path`` with its backup (sizes; SHA-256 with ``checksum``; SQLite integrity)."""
-        local = Path(local_path)
-        try:
-            dst = self.drive_path_for(local)
-        except PathScopeError as exc:
-            return VerifyReport(False, local, self.backup_root, reason=f"Out of scope: {exc}")
-        src = self._local(local)
+        mapped = self._mapped(local_path, to_backup=False)
+        if isinstance(mapped, BackupResult):
+            return VerifyReport(False, mapped.dst, mapped.src, reason=mapped.reason)
+        src, dst = mapped
         if not src.exists():
             return VerifyReport(False, src, dst, reason="Local path does not exist")
         use_hash = self.checksum if checksum is None else checksum

@@ -1,10 +1,11 @@
 """Incremental, crash-safe directory sync (one direction: ``src_top`` → ``dst_top``).
 
 Order of work: leftover temps are removed, changed files are copied atomically one by one, and only when every
-copy succeeded are entries that no longer exist in the source deleted. A crash at any point leaves each
-destination file either its old or its new complete version; a re-run converges. A manifest
-(``.mlrig-manifest.json`` in ``dst_top``) records the source signature of every file copied, so a no-change
-pass stats only the source.
+copy succeeded are entries that no longer exist in the source deleted (restore keeps them unless asked). A
+crash at any point leaves each destination file either its old or its new complete version; a re-run
+converges. A manifest (``.mlrig-manifest.json`` in ``dst_top``) records, per file copied, the source signature
+and the destination's stat as written, so a no-change pass is one ``lstat`` per file on each side and a copy
+that was edited or corrupted since (its size, mtime, inode or ctime moved) is copied again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from mlrig.paths import atomic_write_json
 from mlrig.storage.errors import BackupError
 from mlrig.storage.fileops import (
     Signature,
-    copy_file_atomic,
+    copy_file_stat,
     file_digest,
     fsync_dir,
     has_sqlite_suffix,
@@ -31,35 +33,38 @@ from mlrig.storage.fileops import (
     signature,
 )
 from mlrig.storage.results import Progress, ProgressCallback, SyncStats
-from mlrig.storage.scan import MANIFEST_NAME, DestTree, SourceTree, scan_dest, scan_source
+from mlrig.storage.scan import MANIFEST_NAME, Tree, scan_tree
 
 __all__ = ["sync_tree"]
 
 logger = logging.getLogger(__name__)
 
-_MANIFEST_VERSION = 2
+_MANIFEST_VERSION = 3
 _CHECKPOINT_SECONDS = 30.0
-Manifest = dict[str, list[Any]]  # rel -> [size, mtime_ns, (wal size, wal mtime_ns,) (sha256)]
+# rel -> [*source signature, dst size, dst mtime_ns, dst inode, dst ctime_ns, (sha256 of the copy)]
+Manifest = dict[str, list[Any]]
+_DST_FIELDS = 4
 
 
 @dataclass
 class SyncPlan:
     """What a sync will do; ``copy_after`` entries wait until conflicting destination entries are deleted."""
 
-    src: SourceTree
-    dst: DestTree
+    src: Tree
+    dst: Tree
     copy_now: list[str] = field(default_factory=list)
     copy_after: list[str] = field(default_factory=list)
     mkdirs_now: list[str] = field(default_factory=list)
     mkdirs_after: list[str] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
     manifest: Manifest = field(default_factory=dict)
     previous: Manifest = field(default_factory=dict)
     unchanged: int = 0
 
     @property
     def is_noop(self) -> bool:
-        """Nothing to copy, create or delete."""
+        """Nothing to copy, create or delete (kept destination-only entries do not count)."""
         return not (self.copy_now or self.copy_after or self.mkdirs_now or self.mkdirs_after or self.delete)
 
 
@@ -69,95 +74,138 @@ def _ancestors(rel: str) -> Iterable[str]:
         yield "/".join(parts[:i])
 
 
-def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
-    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable."""
+# Parsed manifests by path, with the stat of the file they were read from (or written to): a process that
+# syncs the same tree again (a sweep, after every trial) skips the JSON decode when the file is unchanged.
+_manifest_cache: dict[str, tuple[Signature, str, Manifest]] = {}
+_manifest_lock = threading.Lock()
+_MANIFEST_CACHE_SIZE = 16
+
+
+def _cache_manifest(path: Path, src_top: Path, files: Manifest) -> None:
     try:
-        with open(dst_top / MANIFEST_NAME, encoding="utf-8") as fh:
-            data = json.load(fh)
+        key = _dst_stat(path.stat())
+    except OSError:
+        return
+    with _manifest_lock:
+        _manifest_cache.pop(str(path), None)
+        if len(_manifest_cache) >= _MANIFEST_CACHE_SIZE:
+            _manifest_cache.pop(next(iter(_manifest_cache)))
+        _manifest_cache[str(path)] = (key, str(src_top), files)
+
+
+def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
+    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable.
+
+    The result is shared with an in-process cache (used while the file's size, mtime, inode and ctime are
+    unchanged): treat it as read-only.
+    """
+    path = dst_top / MANIFEST_NAME
+    try:
+        key = _dst_stat(path.stat())
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        logger.warning("ignoring unreadable manifest %s (%s)", path, exc)
+        return {}
+    cached = _manifest_cache.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[2] if cached[1] == str(src_top) else {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
     except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable manifest %s (%s)", dst_top / MANIFEST_NAME, exc)
+        logger.warning("ignoring unreadable manifest %s (%s)", path, exc)
         return {}
     if not isinstance(data, dict) or data.get("version") != _MANIFEST_VERSION:
         return {}
-    if data.get("source") != str(src_top):
-        return {}
     files = data.get("files")
-    return files if isinstance(files, dict) else {}
+    if not isinstance(files, dict):
+        return {}
+    _cache_manifest(path, Path(str(data.get("source"))), files)
+    return files if data.get("source") == str(src_top) else {}
 
 
 def _save_manifest(dst_top: Path, src_top: Path, files: Manifest) -> None:
     payload = {"version": _MANIFEST_VERSION, "source": str(src_top), "files": dict(sorted(files.items()))}
-    atomic_write_json(dst_top / MANIFEST_NAME, payload, indent=None)
+    path = dst_top / MANIFEST_NAME
+    atomic_write_json(path, payload, indent=None)
+    _cache_manifest(path, src_top, files)
 
 
-def _record(sig: Signature, digest: str | None) -> list[Any]:
-    return [*sig, digest] if digest else list(sig)
+def _dst_stat(st: os.stat_result) -> Signature:
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
-def _unchanged(
-    rel: str, src: str, sig: Signature, dst_top: Path, old: Manifest, checksum: bool, new: Manifest
-) -> bool:
-    entry = old.get(rel)
-    if isinstance(entry, list) and entry:
-        recorded, digest = (entry[:-1], entry[-1]) if isinstance(entry[-1], str) else (entry, None)
-        if not checksum and tuple(recorded) == sig:
-            new[rel] = entry
-            return True
-        if checksum and digest:
-            if file_digest(Path(src)) == digest:
-                new[rel] = _record(sig, digest)
-                return True
-            return False
-    if len(sig) != 2 or has_sqlite_suffix(src):
-        return False  # a SQLite snapshot never matches its source by stat
-    try:
-        dst_st = (dst_top / rel).stat()
-    except OSError:
-        return False
-    if (dst_st.st_size, dst_st.st_mtime_ns) != sig:
-        return False
-    digest = None
+def _compare(
+    src: str, sig: Signature, dst: str, dst_sig: Signature, entry: list[Any] | None, checksum: bool
+) -> list[Any] | None:
+    """The manifest entry to keep when ``dst`` holds the current version of ``src``, else None (copy)."""
+    digest = entry[-1] if entry and isinstance(entry[-1], str) else None
+    recorded = tuple(entry[:-1] if digest else entry) if entry else None
+    sqlite = len(sig) != 2 or has_sqlite_suffix(src)
     if checksum:
+        if sqlite:
+            # a snapshot never equals its live source byte-wise: same source state, copy intact as written
+            same_source = digest is not None and recorded is not None and recorded[: len(sig)] == sig
+            if same_source and file_digest(Path(dst)) == digest:
+                return [*sig, *dst_sig, digest]
+            return None
         digest = file_digest(Path(src))
-        if digest != file_digest(dst_top / rel):
-            return False
-    new[rel] = _record(sig, digest)
-    return True
+        return [*sig, *dst_sig, digest] if digest == file_digest(Path(dst)) else None
+    if recorded is not None:
+        return list(entry or ()) if recorded == sig + dst_sig else None
+    if sqlite or dst_sig[:2] != sig:
+        return None
+    return [*sig, *dst_sig]  # no record (first run, or a copy made elsewhere): same size and mtime adopted
 
 
-def plan_sync(src_top: Path, dst_top: Path, scope: Iterable[Path], *, checksum: bool = False) -> SyncPlan:
-    """Compare the trees and decide what to copy, create and delete (nothing is written)."""
-    plan = SyncPlan(src=scan_source(src_top, scope), dst=scan_dest(dst_top))
+def plan_sync(
+    src_top: Path, dst_top: Path, scope: Iterable[Path], *, checksum: bool = False, delete: bool = True
+) -> SyncPlan:
+    """Compare the trees and decide what to copy, create, delete (or keep, ``delete=False``); writes nothing.
+
+    Without ``checksum`` a file is unchanged when both its source signature and its destination stat equal
+    what the manifest recorded at copy time; with ``checksum`` the contents are compared (SHA-256).
+    """
+    plan = SyncPlan(src=scan_tree(src_top, scope), dst=scan_tree(dst_top))
     src, dst = plan.src, plan.dst
     old = plan.previous = load_manifest(dst_top, src_top)
-    blocked = {r for r in src.dirs if r in dst.files or r in dst.others}
-    blocked |= {r for r in src.files if r in dst.dirs or r in dst.others}
+    blocked = (src.dirs & (dst.files.keys() | dst.others)) | (src.files.keys() & (dst.dirs | dst.others))
 
     def is_blocked(rel: str) -> bool:
         return rel in blocked or any(a in blocked for a in _ancestors(rel))
 
-    dst_files, manifest = dst.files, plan.manifest
-    for rel, (path, sig) in sorted(src.files.items()):
-        if rel in dst_files:
-            entry = old.get(rel)
-            if not checksum and entry is not None and tuple(entry) == sig:  # fast path of _unchanged
+    dst_files, manifest, get = dst.files, plan.manifest, old.get
+    for rel, (path, sig) in src.files.items():
+        found = dst_files.get(rel)
+        if found is not None:
+            entry = get(rel)
+            if not checksum and entry is not None and tuple(entry) == sig + found[1]:  # hot path of _compare
                 manifest[rel] = entry
                 plan.unchanged += 1
                 continue
-            if _unchanged(rel, path, sig, dst_top, old, checksum, manifest):
+            kept = _compare(path, sig, found[0], found[1], entry, checksum)
+            if kept is not None:
+                manifest[rel] = kept
                 plan.unchanged += 1
                 continue
-        if is_blocked(rel):
-            plan.copy_after.append(rel)
-        else:
-            plan.copy_now.append(rel)
+        (plan.copy_after if is_blocked(rel) else plan.copy_now).append(rel)
+    plan.copy_now.sort()
+    plan.copy_after.sort()
     for rel in sorted(src.dirs - dst.dirs):
         (plan.mkdirs_after if is_blocked(rel) else plan.mkdirs_now).append(rel)
-    gone = (dst.files - src.files.keys()) | (dst.dirs - src.dirs) | (dst.others - src.files.keys() - src.dirs)
-    gone |= blocked
+    extra = (
+        (dst.files.keys() - src.files.keys())
+        | (dst.dirs - src.dirs)
+        | (dst.others - src.files.keys() - src.dirs)
+    )
+    if delete:
+        extra |= dst.transient
+    gone = (extra if delete else set()) | blocked
     plan.delete = sorted(r for r in gone if not any(a in gone for a in _ancestors(r)))
+    if not delete:
+        keep = extra - gone
+        plan.kept = sorted(r for r in keep if not any(a in keep or a in gone for a in _ancestors(r)))
     return plan
 
 
@@ -211,7 +259,10 @@ class _Copier:
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
                 digest = file_digest(path) if checksum else None
-                self.bytes_done += copy_file_atomic(path, dst, fsync=self.fsync, scratch_dir=self.scratch)
+                st = copy_file_stat(path, dst, fsync=self.fsync, scratch_dir=self.scratch)
+                self.bytes_done += st.st_size
+                if checksum and (len(sig) != 2 or has_sqlite_suffix(src_text)):
+                    digest = file_digest(dst)  # a snapshot differs from its source: record what was written
             except FileNotFoundError:
                 if os.path.lexists(src_text):
                     raise
@@ -227,7 +278,8 @@ class _Copier:
             except OSError:
                 stable = False
             if stable:  # a file changing during the copy is left out of the manifest: next run recopies it
-                self.plan.manifest[rel] = _record(sig, digest)
+                entry = [*sig, *_dst_stat(st)]
+                self.plan.manifest[rel] = [*entry, digest] if digest else entry
             else:
                 self.plan.manifest.pop(rel, None)
                 logger.info("%s changed while being copied; it will be copied again next run", path)
@@ -246,9 +298,14 @@ def sync_tree(
     fsync: bool = True,
     scratch_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    delete: bool = True,
 ) -> SyncStats:
-    """Make ``dst_top`` mirror ``src_top`` (see the module doc for the crash guarantees)."""
-    plan = plan_sync(src_top, dst_top, scope, checksum=checksum)
+    """Make ``dst_top`` mirror ``src_top`` (see the module doc for the crash guarantees).
+
+    With ``delete=False`` destination entries the source does not have are left alone and listed in
+    ``SyncStats.kept``; ``checksum=True`` compares contents instead of trusting recorded stats.
+    """
+    plan = plan_sync(src_top, dst_top, scope, checksum=checksum, delete=delete)
     links = tuple(sorted(plan.src.skipped_links))
     if dry_run:
         todo = plan.copy_now + plan.copy_after
@@ -258,6 +315,7 @@ def sync_tree(
             unchanged=plan.unchanged,
             skipped_links=links,
             bytes_copied=sum(plan.src.files[r][1][0] for r in todo),
+            kept=tuple(plan.kept),
         )
     for tmp in plan.dst.temps:
         logger.info("removing leftover temp file %s", tmp)
@@ -291,4 +349,5 @@ def sync_tree(
         unchanged=plan.unchanged,
         skipped_links=links,
         bytes_copied=copier.bytes_done,
+        kept=tuple(plan.kept),
     )

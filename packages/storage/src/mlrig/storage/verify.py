@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
 from mlrig.storage.fileops import file_digest, is_sqlite_file
 from mlrig.storage.results import VerifyReport
-from mlrig.storage.scan import scan_dest, scan_source
+from mlrig.storage.scan import scan_tree
+from mlrig.storage.sqlite_check import check_sqlite
 
 logger = logging.getLogger(__name__)
 
 
 def sqlite_integrity_ok(path: Path) -> bool:
-    """True when ``PRAGMA integrity_check`` on ``path`` (opened read-only) returns ``ok``."""
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            rows = conn.execute("PRAGMA integrity_check").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        logger.warning("SQLite copy %s cannot be checked (%s)", path, exc)
-        return False
-    return rows == [("ok",)]
+    """True when the SQLite copy ``path``, opened read-only, is sound (:func:`check_sqlite`)."""
+    check = check_sqlite(path, read_only=True)
+    if not check.ok:
+        logger.warning("SQLite copy %s is unsound (%s)", path, check.reason)
+    return check.ok
 
 
 def files_match(src: Path, dst: Path, *, checksum: bool) -> bool:
@@ -57,13 +51,13 @@ def verify_paths(src: Path, dst: Path, scope: Iterable[Path], *, checksum: bool 
         )
     if not dst.is_dir():
         return VerifyReport(False, src, dst, 0, reason="backup directory missing")
-    source = scan_source(src, scope)
-    backup = scan_dest(dst)
-    missing = tuple(sorted(source.files.keys() - backup.files))
-    extra = tuple(sorted((backup.files | backup.others) - source.files.keys()))
+    source = scan_tree(src, scope)
+    backup = scan_tree(dst)
+    missing = tuple(sorted(source.files.keys() - backup.files.keys()))
+    extra = tuple(sorted((backup.files.keys() | backup.others) - source.files.keys()))
     differing = tuple(
         rel
-        for rel in sorted(source.files.keys() & backup.files)
+        for rel in sorted(source.files.keys() & backup.files.keys())
         if not files_match(Path(source.files[rel][0]), dst / rel, checksum=checksum)
     )
     ok = not (missing or extra or differing)

@@ -6,9 +6,11 @@ and active experiment), and only because the caller asked for it; the trackers u
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import logging
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -28,6 +30,7 @@ from mlrig.tracking.retry import retry_with_backoff
 __all__ = [
     "default_artifact_location",
     "embedded_tracking_uri",
+    "ensure_tracking_store",
     "get_or_create_experiment",
     "resolve_tracking_uri",
     "setup_mlflow",
@@ -148,24 +151,74 @@ def _checked(
 
 
 def _prepare_sqlite(tracking_uri: str) -> FileLock | None:
-    """Create the SQLite file's directory and return a lock serialising first-time schema creation."""
+    """Create the SQLite file's directory and return the lock serialising store creation on it."""
     db = _sqlite_path(tracking_uri)
     if db is None:
         return None
     db.parent.mkdir(parents=True, exist_ok=True)
-    # MLflow's schema migration is not safe when two processes initialise the same new file at once.
+    # on local disk beside the store: creating MLflow's schema is not safe for two processes at once
     return FileLock(str(db.parent / f".{db.name}.init.lock"), timeout=300)
 
 
-def tracking_client(tracking_uri: str) -> MlflowClient:
-    """``MlflowClient(tracking_uri)``; for a SQLite URI its folder is created and the first-time schema
-    creation (which ``MlflowClient`` runs on construction) is serialised across processes with a file lock.
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # directories on some filesystems
+        logger.debug("fsync of %s not supported", path)
+    finally:
+        os.close(fd)
+
+
+def _create_store(db: Path) -> None:
+    """Create and migrate a new SQLite store on a temp file and move it into place (caller holds the lock)."""
+    for stale in db.parent.glob(f"{glob.escape(db.name)}.tmp-*"):
+        logger.warning("removing %s, left by a store creation that was killed", stale)
+        stale.unlink(missing_ok=True)
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # deferred: a heavy import
+
+    tmp = db.with_name(f"{db.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp_uri = f"{_SQLITE_PREFIX}{tmp}"
+    store = SqlAlchemyStore(tmp_uri, default_artifact_location(f"{_SQLITE_PREFIX}{db}"))  # type: ignore[no-untyped-call]
+    store.engine.dispose()  # closes the temp file before it is renamed
+    vars(SqlAlchemyStore).get("_engine_map", {}).pop(tmp_uri, None)
+    _fsync(tmp)
+    tmp.replace(db)
+    _fsync(db.parent)
+    logger.info("created MLflow store %s", db)
+
+
+def _has_store(db: Path) -> bool:
+    # an empty file (a connect created it, then a crash) holds no store: it is replaced like a missing one
+    try:
+        return db.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def ensure_tracking_store(tracking_uri: str) -> None:
+    """Create the SQLite store of ``tracking_uri`` when it does not exist yet; other URIs are left alone.
+
+    Crash-safe and exclusive: under a file lock beside the store, the schema is created and migrated on
+    ``<name>.tmp-<pid>-<hex>`` and ``os.replace``d into place, so a process killed midway leaves no
+    half-migrated store (its temp file is removed by the next creator) and concurrent creators wait for the
+    first one. A store that exists is used as is; an empty file is replaced like a missing store.
     """
+    db = _sqlite_path(tracking_uri)
+    if db is None or _has_store(db):
+        return
     lock = _prepare_sqlite(tracking_uri)
     if lock is None:
-        return MlflowClient(tracking_uri=tracking_uri)
+        return
     with lock:
-        return MlflowClient(tracking_uri=tracking_uri)
+        if not _has_store(db):
+            _create_store(db)
+
+
+def tracking_client(tracking_uri: str) -> MlflowClient:
+    """``MlflowClient(tracking_uri)``; a SQLite store is created first by :func:`ensure_tracking_store`."""
+    ensure_tracking_store(tracking_uri)
+    return MlflowClient(tracking_uri=tracking_uri)
 
 
 def get_or_create_experiment(
