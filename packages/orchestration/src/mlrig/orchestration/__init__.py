@@ -8,7 +8,7 @@ inside the commands that need it.
 
 from typing import TYPE_CHECKING
 
-from mlrig.orchestration import configs, demo, errors, requests, runs, selection, stages, sweep
+from mlrig.orchestration import configs, demo, errors, requests, runs, selection, stages, state, sweep
 from mlrig.orchestration.configs import *
 from mlrig.orchestration.demo import *
 from mlrig.orchestration.errors import *
@@ -16,6 +16,7 @@ from mlrig.orchestration.requests import *
 from mlrig.orchestration.runs import *
 from mlrig.orchestration.selection import *
 from mlrig.orchestration.stages import *
+from mlrig.orchestration.state import *
 from mlrig.orchestration.sweep import *
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     *runs.__all__,
     *selection.__all__,
     *stages.__all__,
+    *state.__all__,
     *sweep.__all__,
 ]
 

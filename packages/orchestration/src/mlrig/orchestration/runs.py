@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
 from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
 
@@ -56,6 +59,38 @@ def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -
                 )
                 count += 1
     return count
+
+
+def _run_key_hash(run: Run) -> str | None:
+    # the tag's key is configurable (mlflow.yaml); its name always ends so
+    return next((v for k, v in run.data.tags.items() if k.endswith("run_key_hash") and v), None)
+
+
+def retire_namesakes(client: MlflowClient, run_id: str) -> int:
+    """Make ``run_id`` (a stage or refit run being re-run) the only run of its name; return how many moved.
+
+    Runs of the same experiment with the same name, or RUNNING with the same run-key hash, are attempts of a
+    process killed before the stage finished: a RUNNING one is ended KILLED + ``code.interrupted=true``
+    (exactly like a sweep's runs), and each is renamed ``<name>.interrupted-<run id prefix>`` so the name
+    stays unique.
+    """
+    run = client.get_run(run_id)
+    name, key = run.info.run_name, _run_key_hash(run)
+    moved = 0
+    for other in search_runs_all(client, [run.info.experiment_id], ""):
+        if other.info.run_id == run_id:
+            continue
+        same_key = key is not None and _run_key_hash(other) == key and other.info.status == "RUNNING"
+        if other.info.run_name != name and not same_key:
+            continue
+        if other.info.status == "RUNNING":
+            terminate_run_safe(other.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
+        if other.info.run_name == name:
+            client.update_run(other.info.run_id, name=f"{name}.interrupted-{other.info.run_id[:8]}")
+        moved += 1
+    if moved:
+        logger.warning("%d earlier attempt(s) of run %r were left by an interrupted process", moved, name)
+    return moved
 
 
 @contextmanager

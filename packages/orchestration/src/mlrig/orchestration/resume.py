@@ -1,0 +1,96 @@
+"""Resume checks: the study and the tracking store must tell the same story.
+
+A tracking store restored from an older snapshot than ``study.db`` lacks the runs of the last trials (and
+perhaps the refit). The study and the trial folders still hold what selection needs, so those trials are
+recorded again instead of leaving "0 finished trial runs" behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from mlflow.exceptions import MlflowException
+from optuna.trial import FrozenTrial, TrialState
+
+from mlrig.naming import build_output_path
+from mlrig.tracking import MLflowSweepTracker
+
+if TYPE_CHECKING:
+    from mlrig.orchestration.sweep import _Sweep
+
+logger = logging.getLogger(__name__)
+
+REREC_TAG = "code.rerecorded"
+
+
+def run_exists(tracker: MLflowSweepTracker, run_id: object) -> bool:
+    """Whether ``run_id`` names a run (not deleted) in the tracker's store."""
+    if not run_id:
+        return False
+    try:
+        run = tracker.client.get_run(str(run_id))
+    except MlflowException:
+        return False
+    return run.info.lifecycle_stage != "deleted"
+
+
+def _metrics(trial: FrozenTrial, trial_dir: Path, metric: str) -> dict[str, float]:
+    try:
+        data = json.loads((trial_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    out = (
+        {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+        if isinstance(data, dict)
+        else {}
+    )
+    if trial.value is not None:
+        out.setdefault(metric, float(trial.value))
+    return out
+
+
+def rerecord_missing_trials(sweep: _Sweep, study: optuna.Study) -> int:
+    """Record again every COMPLETE or PRUNED trial whose MLflow run the store no longer has; return how many.
+
+    The new run is a child of the sweep's parent with the trial's params, the metrics of its
+    ``metrics.json`` (the objective value from the study when that is gone) and ``code.rerecorded=true``.
+    """
+    count = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        old = trial.user_attrs.get("mlflow_run_id")
+        if run_exists(sweep.tracker, old):
+            continue
+        number = trial.number
+        ctx = sweep.context(
+            "hpo_trial",
+            trial_key_hash=str(trial.user_attrs.get("trial_key_hash", "")),
+            trial_number=number,
+            trial_id=f"trial_{number}",
+        )
+        trial_dir = build_output_path(sweep.root, ctx, sweep.cfg, paths_config=sweep.paths_config)
+        logger.warning(
+            "study %s says trial %d is %s but its MLflow run %s is not in the store (restored from an older "
+            "snapshot?); recording it again from the study and %s",
+            study.study_name,
+            number,
+            trial.state.name,
+            old,
+            trial_dir,
+        )
+        tags: dict[str, Any] = {REREC_TAG: "true"}
+        if trial.state == TrialState.PRUNED:
+            tags["code.trial_state"] = "PRUNED"
+        with sweep.tracker.start_trial_run(
+            number, context=ctx, params=trial.params, output_dir=trial_dir
+        ) as run:
+            run.set_tags(tags)
+            run.log_metrics(_metrics(trial, trial_dir, sweep.metric))
+        if run.run_id:
+            # the study's pointer follows the run, so the refit and the next resume find it
+            study._storage.set_trial_user_attr(trial._trial_id, "mlflow_run_id", run.run_id)
+        count += 1
+    return count
