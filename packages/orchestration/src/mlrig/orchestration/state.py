@@ -41,6 +41,7 @@ from mlrig.storage import (
     BackupResult,
     CoalescingSnapshotter,
     DriveBackupStore,
+    ProgressCallback,
     VerifyReport,
     recover_sqlite,
 )
@@ -263,22 +264,38 @@ class ProjectState:
         self._snapshotters.clear()
 
     # -- the whole state, for the CLI --------------------------------------------------------------------
-    def backup_all(self) -> list[BackupResult]:
+    @contextmanager
+    def _progress(self, progress: ProgressCallback | None) -> Iterator[None]:
+        stores = [p.store for p in self.parts()]
+        before = [store.progress for store in stores]
+        for store in stores:
+            store.progress = progress or store.progress
+        try:
+            yield
+        finally:
+            for store, old in zip(stores, before, strict=True):
+                store.progress = old
+
+    def backup_all(self, progress: ProgressCallback | None = None) -> list[tuple[StatePart, BackupResult]]:
         """Back up every part that exists locally (the store with the SQLite online backup)."""
         self.flush()
-        return [p.store.backup(p.path, expect=p.kind) for p in self.parts() if p.path.exists()]
+        with self._progress(progress):
+            return [(p, p.store.backup(p.path, expect=p.kind)) for p in self.parts() if p.path.exists()]
 
-    def restore_all(self, *, delete: bool = False) -> list[BackupResult]:
+    def restore_all(
+        self, *, delete: bool = False, progress: ProgressCallback | None = None
+    ) -> list[tuple[StatePart, BackupResult]]:
         """Restore every part the backup holds; local-only files are kept unless ``delete``."""
-        return [
-            p.store.restore(p.path, expect=p.kind, delete=delete)
-            for p in self.parts()
-            if p.store.backup_exists(p.path, expect=p.kind)
-        ]
+        with self._progress(progress):
+            return [
+                (p, p.store.restore(p.path, expect=p.kind, delete=delete))
+                for p in self.parts()
+                if p.store.backup_exists(p.path, expect=p.kind)
+            ]
 
-    def verify_all(self, *, checksum: bool = False) -> list[VerifyReport]:
+    def verify_all(self, *, checksum: bool = False) -> list[tuple[StatePart, VerifyReport]]:
         """Compare every local part with its backup."""
-        return [p.store.verify(p.path, checksum=checksum) for p in self.parts() if p.path.exists()]
+        return [(p, p.store.verify(p.path, checksum=checksum)) for p in self.parts() if p.path.exists()]
 
 
 def _owned_here(root: Path) -> bool:
