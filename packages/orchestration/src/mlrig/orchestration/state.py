@@ -155,7 +155,8 @@ class ProjectState:
         db = tracking_store_path(uri)
         if db is None:
             return None
-        db = Path(os.path.abspath(db))  # noqa: PTH100
+        # sqlite:////abs/path parses to //abs/path, which POSIX keeps as a distinct root: one slash
+        db = Path(os.path.abspath("/" + str(db).lstrip("/") if db.is_absolute() else db))  # noqa: PTH100
         if not is_within(str(db.parent), str(self.root_dir), strict=True):
             logger.info("tracking store %s is outside the project root: not part of its backup", db)
             return None
@@ -234,8 +235,8 @@ class ProjectState:
         return snap
 
     def snapshot(self, extra: Iterable[Path] = ()) -> None:
-        """Ask for a coalesced snapshot of the store, its artifacts and ``extra`` (outputs paths); returns at
-        once. Nothing happens while the backup folder is missing (a dropped mount)."""
+        """Ask for a coalesced snapshot of the store, its artifacts, the cache folder and ``extra`` (outputs
+        paths); returns at once. Nothing happens while the backup folder is missing (a dropped mount)."""
         if not self.backup_root.is_dir():
             return
         if self.tracking_db is not None and self.tracking_store is not None and self.tracking_db.exists():
@@ -243,7 +244,8 @@ class ProjectState:
             snap.request(self.tracking_db, "file")
             if self.tracking_db.with_name("artifacts").is_dir():
                 snap.request(self.tracking_db.with_name("artifacts"), "dir")
-        for path in extra:
+        # the run index and the counter change with every run created: they travel with the store
+        for path in (*extra, *([self.cache_dir] if self.cache_dir.is_dir() else [])):
             self._snapshotter(self.outputs_store).request(path)
 
     def flush(self) -> list[BackupResult]:
@@ -319,6 +321,7 @@ def project_session(state: ProjectState, *, wait: float | None = ROOT_WAIT_S) ->
         yield state
     finally:
         try:
+            state.snapshot()  # the last state, even after a failure: what is done stays done
             state.close()
         finally:
             if owner is not None:
