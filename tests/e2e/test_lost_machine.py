@@ -93,7 +93,9 @@ def assert_consistent(root: Path, trials: int) -> list[Any]:
     assert [n for n, k in names.items() if k > 1] == []
     studies = sorted(root.glob("outputs/hpo/local/*/study-*/study.db"))
     assert len(studies) == 2
-    parents = Counter(r.data.tags.get("code.model") for r in runs if r.data.tags.get("code.stage") == "hpo_sweep")
+    parents = Counter(
+        r.data.tags.get("code.model") for r in runs if r.data.tags.get("code.stage") == "hpo_sweep"
+    )
     assert sorted(parents.values()) == [1, 1], parents
     for db in studies:
         study = optuna.load_study(study_name=None, storage=f"sqlite:///{db}")
@@ -222,7 +224,9 @@ def test_sigkill_in_each_stage_and_the_refit_then_rerun(tmp_path: Path) -> None:
         deadline = time.monotonic() + 300
         while not (root / "hanging").exists():
             if proc.poll() is not None:
-                pytest.fail(f"driver ended before hanging in {where}: {proc.stderr.read() if proc.stderr else ''}")
+                pytest.fail(
+                    f"driver ended before hanging in {where}: {proc.stderr.read() if proc.stderr else ''}"
+                )
             assert time.monotonic() < deadline, f"never reached {where}"
             time.sleep(0.1)
         os.kill(proc.pid, signal.SIGKILL)

@@ -43,6 +43,7 @@ from mlrig.storage import (
     DriveBackupStore,
     ProgressCallback,
     VerifyReport,
+    check_sqlite,
     recover_sqlite,
 )
 from mlrig.tracking import ensure_tracking_store, resolve_tracking_uri, tracking_store_path
@@ -95,6 +96,12 @@ def restore_sqlite(store: DriveBackupStore | None, db: Path) -> str | None:
         if not result.ok:
             raise StateError(
                 f"{db} is missing locally and its backup {result.src} could not be restored: {result.reason}"
+            )
+        health = check_sqlite(db)
+        if not health.ok:
+            db.unlink()  # a copy of an unsound backup: nothing is lost, and no empty store is built on it
+            raise StateError(
+                f"{db} is missing locally and its backup {result.src} is unsound: {health.reason}"
             )
         logger.info("restored %s from the backup %s", db, result.src)
         return "restored"
