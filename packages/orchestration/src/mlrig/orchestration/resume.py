@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlrig.naming import build_output_path
+from mlrig.orchestration.runs import descendants, retire_run
 from mlrig.tracking import MLflowSweepTracker
 
 if TYPE_CHECKING:
@@ -93,4 +94,23 @@ def rerecord_missing_trials(sweep: _Sweep, study: optuna.Study) -> int:
             # the study's pointer follows the run, so the refit and the next resume find it
             study._storage.set_trial_user_attr(trial._trial_id, "mlflow_run_id", run.run_id)
         count += 1
+    return count
+
+
+def retire_unknown_trials(tracker: MLflowSweepTracker, parent_run_id: str, study: optuna.Study) -> int:
+    """Retire the trial and fold runs of trial numbers the study does not know; return how many.
+
+    A store snapshot newer than the study's (they are copied one after the other) can hold the runs of a
+    trial asked after the study was copied: the resumed study asks that number again, and its new runs
+    would share the old ones' names. The old ones are ended and renamed (:func:`retire_run`).
+    """
+    known = {t.number for t in study.get_trials(deepcopy=False)}
+    count = 0
+    for run in descendants(tracker, parent_run_id):
+        number = run.data.tags.get("trial_number", "")
+        if number.isdigit() and int(number) not in known and ".interrupted-" not in run.info.run_name:
+            retire_run(tracker.client, run)
+            count += 1
+    if count:
+        logger.warning("retired %d run(s) of trials study %s does not know", count, study.study_name)
     return count

@@ -43,22 +43,37 @@ def sweep_parent_run_id(
     return None
 
 
-def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
-    """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
+def descendants(tracker: MLflowSweepTracker, parent_run_id: str) -> list[Run]:
+    """Every run below ``parent_run_id`` (children, grandchildren, ...)."""
     experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
-    count = 0
+    found: list[Run] = []
     frontier = [parent_run_id]
     while frontier:
         parent = frontier.pop()
         children = search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
-        for child in children:
-            frontier.append(child.info.run_id)
-            if child.info.status == "RUNNING":
-                terminate_run_safe(
-                    child.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=tracker.client
-                )
-                count += 1
+        frontier.extend(child.info.run_id for child in children)
+        found.extend(children)
+    return found
+
+
+def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
+    """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
+    count = 0
+    for child in descendants(tracker, parent_run_id):
+        if child.info.status == "RUNNING":
+            terminate_run_safe(
+                child.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=tracker.client
+            )
+            count += 1
     return count
+
+
+def retire_run(client: MlflowClient, run: Run) -> None:
+    """An attempt left by an interrupted process: ended KILLED + ``code.interrupted=true`` when still
+    RUNNING, and renamed ``<name>.interrupted-<run id prefix>`` so its name is free for its replacement."""
+    if run.info.status == "RUNNING":
+        terminate_run_safe(run.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
+    client.update_run(run.info.run_id, name=f"{run.info.run_name}.interrupted-{run.info.run_id[:8]}")
 
 
 def _run_key_hash(run: Run) -> str | None:
@@ -71,8 +86,7 @@ def retire_namesakes(client: MlflowClient, run_id: str) -> int:
 
     Runs of the same experiment with the same name, or RUNNING with the same run-key hash, are attempts of a
     process killed before the stage finished: a RUNNING one is ended KILLED + ``code.interrupted=true``
-    (exactly like a sweep's runs), and each is renamed ``<name>.interrupted-<run id prefix>`` so the name
-    stays unique.
+    (exactly like a sweep's runs), and each is renamed by :func:`retire_run` so the name stays unique.
     """
     run = client.get_run(run_id)
     name, key = run.info.run_name, _run_key_hash(run)
@@ -83,10 +97,7 @@ def retire_namesakes(client: MlflowClient, run_id: str) -> int:
         same_key = key is not None and _run_key_hash(other) == key and other.info.status == "RUNNING"
         if other.info.run_name != name and not same_key:
             continue
-        if other.info.status == "RUNNING":
-            terminate_run_safe(other.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
-        if other.info.run_name == name:
-            client.update_run(other.info.run_id, name=f"{name}.interrupted-{other.info.run_id[:8]}")
+        retire_run(client, other)
         moved += 1
     if moved:
         logger.warning("%d earlier attempt(s) of run %r were left by an interrupted process", moved, name)

@@ -28,7 +28,7 @@ from mlrig.orchestration.configs import ExperimentConfig
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
-from mlrig.orchestration.resume import rerecord_missing_trials, run_exists
+from mlrig.orchestration.resume import rerecord_missing_trials, retire_unknown_trials, run_exists
 from mlrig.orchestration.runs import (
     mark_interrupted_children,
     retire_namesakes,
@@ -335,6 +335,8 @@ class _Sweep:
                 killed = mark_interrupted_children(self.tracker, parent_run_id)
                 if killed:
                     logger.warning("marked %d run(s) left RUNNING by an interrupted sweep as KILLED", killed)
+            if parent_run_id and existing:
+                retire_unknown_trials(self.tracker, parent_run_id, setup.study)
             if parent_run_id and setup.resumed:
                 rerecord_missing_trials(self, setup.study)
             yield parent_run_id
