@@ -1,8 +1,8 @@
 """No-change backup pass over 10,000 small files vs ``rsync -a`` on the same trees (target ratio <= 1.5).
 
 Both sides are first fully synced; then each tool re-runs with nothing to do, interleaved, median of 7 runs.
-Our figure is a full ``DriveBackupStore.backup(dir)`` call (scope checks, lock, source stat walk, destination
-listing, manifest compare). Run: ``uv run --frozen python benchmarks/storage_nochange.py``.
+Our figure is a full ``DriveBackupStore.backup(dir)`` call (scope checks, lock, source and destination stat
+walks, manifest compare). Run: ``uv run --frozen python benchmarks/storage_nochange.py``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -74,45 +73,14 @@ def _ancestors(rel: str) -> Iterable[str]:
         yield "/".join(parts[:i])
 
 
-# Parsed manifests by path, with the stat of the file they were read from (or written to): a process that
-# syncs the same tree again (a sweep, after every trial) skips the JSON decode when the file is unchanged.
-_manifest_cache: dict[str, tuple[Signature, str, Manifest]] = {}
-_manifest_lock = threading.Lock()
-_MANIFEST_CACHE_SIZE = 16
-
-
-def _cache_manifest(path: Path, src_top: Path, files: Manifest) -> None:
-    try:
-        key = _dst_stat(path.stat())
-    except OSError:
-        return
-    with _manifest_lock:
-        _manifest_cache.pop(str(path), None)
-        if len(_manifest_cache) >= _MANIFEST_CACHE_SIZE:
-            _manifest_cache.pop(next(iter(_manifest_cache)))
-        _manifest_cache[str(path)] = (key, str(src_top), files)
-
-
 def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
-    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable.
-
-    The result is shared with an in-process cache (used while the file's size, mtime, inode and ctime are
-    unchanged): treat it as read-only.
-    """
+    """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable."""
     path = dst_top / MANIFEST_NAME
-    try:
-        key = _dst_stat(path.stat())
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        logger.warning("ignoring unreadable manifest %s (%s)", path, exc)
-        return {}
-    cached = _manifest_cache.get(str(path))
-    if cached is not None and cached[0] == key:
-        return cached[2] if cached[1] == str(src_top) else {}
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
+    except FileNotFoundError:
+        return {}
     except (OSError, ValueError) as exc:
         logger.warning("ignoring unreadable manifest %s (%s)", path, exc)
         return {}
@@ -121,15 +89,12 @@ def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
     files = data.get("files")
     if not isinstance(files, dict):
         return {}
-    _cache_manifest(path, Path(str(data.get("source"))), files)
     return files if data.get("source") == str(src_top) else {}
 
 
 def _save_manifest(dst_top: Path, src_top: Path, files: Manifest) -> None:
     payload = {"version": _MANIFEST_VERSION, "source": str(src_top), "files": dict(sorted(files.items()))}
-    path = dst_top / MANIFEST_NAME
-    atomic_write_json(path, payload, indent=None)
-    _cache_manifest(path, src_top, files)
+    atomic_write_json(dst_top / MANIFEST_NAME, payload, indent=None)
 
 
 def _dst_stat(st: os.stat_result) -> Signature:
