@@ -244,3 +244,28 @@ def test_sigkill_in_each_stage_and_the_refit_then_rerun(tmp_path: Path) -> None:
     assert all(r.data.tags.get("code.interrupted") == "true" for r in killed)
     with sqlite3.connect(study_db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@pytest.mark.slow
+def test_store_older_than_the_study_is_completed_from_the_study(tmp_path: Path) -> None:
+    """Item 4: the backup's store predates the last trial; the rerun records that trial again, not fails."""
+    root = tmp_path / "vm"
+    assert demo(root).returncode == 0
+    old_store = tmp_path / "old-mlflow.db"
+    shutil.copy2(root / "backup" / "mlruns" / "mlflow.db", old_store)
+    more = demo(root, TRIALS + 1)
+    assert more.returncode == 0, more.stderr
+    shutil.rmtree(root / "mlruns")
+    shutil.rmtree(root / "outputs")
+    shutil.copy2(
+        old_store, root / "backup" / "mlruns" / "mlflow.db"
+    )  # the store snapshot is one trial behind
+    os.utime(root / "backup" / "mlruns" / "mlflow.db")
+
+    again = demo(root, TRIALS + 1)
+    assert again.returncode == 0, again.stderr
+    assert "0 finished trial runs" not in again.stderr
+    runs = assert_consistent(root, TRIALS + 1)
+    rerecorded = [r for r in runs if r.data.tags.get("code.rerecorded") == "true"]
+    assert len(rerecorded) == 2  # the last trial of each backbone
+    assert all(r.data.params and r.data.metrics for r in rerecorded)

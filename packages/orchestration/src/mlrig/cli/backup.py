@@ -115,6 +115,25 @@ def _whole_state(
         raise click.ClickException(f"{action} failed for {', '.join(p.name for p, _ in failed)}")
 
 
+def _one_or_all(
+    action: str,
+    path: Path | None,
+    root: Path,
+    config_dir: Path | None,
+    backup_root: Path | None,
+    tracking_uri: str | None,
+    dry_run: bool,
+    **kw: Any,
+) -> None:
+    """``action`` on PATH, or without PATH on the whole project state (no dry run there)."""
+    if path is not None:
+        _transfer(action, path, root, config_dir, backup_root, dry_run)
+    elif dry_run:
+        raise click.UsageError("--dry-run needs a PATH")
+    else:
+        _whole_state(action, root, config_dir, backup_root, tracking_uri, **kw)
+
+
 def _path_command(fn: Any) -> Any:
     """The arguments every backup-side command takes: [PATH], --root, --config-dir, --backup-root,
     --tracking-uri."""
@@ -144,12 +163,7 @@ def backup(
 ) -> None:
     """Back up PATH (under the outputs directory), or without PATH the whole project state (outputs,
     caches, the embedded MLflow store and its artifacts), atomically and incrementally."""
-    if path is not None:
-        _transfer("backup", path, root, config_dir, backup_root, dry_run)
-    elif dry_run:
-        raise click.UsageError("--dry-run needs a PATH")
-    else:
-        _whole_state("backup", root, config_dir, backup_root, tracking_uri)
+    _one_or_all("backup", path, root, config_dir, backup_root, tracking_uri, dry_run)
 
 
 @click.command()
@@ -167,12 +181,7 @@ def restore(
 ) -> None:
     """Restore PATH, or without PATH the whole project state, from the backup folder (local-only files are
     kept unless --delete)."""
-    if path is not None:
-        _transfer("restore", path, root, config_dir, backup_root, dry_run)
-    elif dry_run:
-        raise click.UsageError("--dry-run needs a PATH")
-    else:
-        _whole_state("restore", root, config_dir, backup_root, tracking_uri, delete=delete)
+    _one_or_all("restore", path, root, config_dir, backup_root, tracking_uri, dry_run, delete=delete)
 
 
 @click.command()
