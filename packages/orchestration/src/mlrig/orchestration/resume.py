@@ -26,6 +26,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REREC_TAG = "code.rerecorded"
+# study user attribute {trial number: run id} of the re-recorded runs (a finished trial's own attributes are
+# read-only in Optuna)
+_RERECORDED_ATTR = "rerecorded_runs"
+
+
+def trial_run_id(study: optuna.Study, trial: FrozenTrial) -> str | None:
+    """The MLflow run of ``trial``: the one it was re-recorded in, else the one it ran in."""
+    moved = study.user_attrs.get(_RERECORDED_ATTR) or {}
+    run_id = moved.get(str(trial.number)) or trial.user_attrs.get("mlflow_run_id")
+    return str(run_id) if run_id else None
 
 
 def run_exists(tracker: MLflowSweepTracker, run_id: object) -> bool:
@@ -62,7 +72,7 @@ def rerecord_missing_trials(sweep: _Sweep, study: optuna.Study) -> int:
     """
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        old = trial.user_attrs.get("mlflow_run_id")
+        old = trial_run_id(study, trial)
         if run_exists(sweep.tracker, old):
             continue
         number = trial.number
@@ -92,7 +102,9 @@ def rerecord_missing_trials(sweep: _Sweep, study: optuna.Study) -> int:
             run.log_metrics(_metrics(trial, trial_dir, sweep.metric))
         if run.run_id:
             # the study's pointer follows the run, so the refit and the next resume find it
-            study._storage.set_trial_user_attr(trial._trial_id, "mlflow_run_id", run.run_id)
+            moved = dict(study.user_attrs.get(_RERECORDED_ATTR) or {})
+            moved[str(number)] = run.run_id
+            study.set_user_attr(_RERECORDED_ATTR, moved)
         count += 1
     return count
 

@@ -28,7 +28,12 @@ from mlrig.orchestration.configs import ExperimentConfig
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
-from mlrig.orchestration.resume import rerecord_missing_trials, retire_unknown_trials, run_exists
+from mlrig.orchestration.resume import (
+    rerecord_missing_trials,
+    retire_unknown_trials,
+    run_exists,
+    trial_run_id,
+)
 from mlrig.orchestration.runs import (
     mark_interrupted_children,
     retire_namesakes,
@@ -277,9 +282,8 @@ class _Sweep:
             trial_id=f"trial_{best.number}",
         )
         refit_dir = build_output_path(self.root, ctx, self.cfg, paths_config=self.paths_config)
-        trial_run_id = best.user_attrs.get("mlflow_run_id")
         with self.tracker.start_refit_run(
-            str(trial_run_id) if trial_run_id else None, context=ctx, params=best.params, output_dir=refit_dir
+            trial_run_id(study, best), context=ctx, params=best.params, output_dir=refit_dir
         ) as run:
             if run.run_id:  # a refit killed earlier: ended KILLED, its name left to this one
                 retire_namesakes(self.tracker.client, run.run_id)
