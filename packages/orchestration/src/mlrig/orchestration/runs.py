@@ -50,7 +50,10 @@ def descendants(tracker: MLflowSweepTracker, parent_run_id: str) -> list[Run]:
     frontier = [parent_run_id]
     while frontier:
         parent = frontier.pop()
-        children = search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+        # a generator: read once
+        children = list(
+            search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+        )
         frontier.extend(child.info.run_id for child in children)
         found.extend(children)
     return found
