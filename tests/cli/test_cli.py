@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from mlrig.cli import main
 from mlrig.orchestration.demo import prepare_demo_config
+from mlrig.paths import acquire_root
 
 S, T = "350a79aa" + "0" * 56, "0123abcd" + "1" * 56
 
@@ -112,7 +113,10 @@ def test_runs_bad_input(project: Path, store_uri: str) -> None:
 
 def test_cleanup_interrupted(project: Path, store_uri: str) -> None:
     base = ["--root", str(project), "--tracking-uri", store_uri, "--experiment", "exp"]
-    assert "0 interrupted" in run("cleanup-interrupted", *base).output  # too recent by default
+    with acquire_root(project):  # a live owner: its runs are left alone, however old
+        result = run("cleanup-interrupted", *base)
+        assert "owned by the live pid" in result.output and "0 interrupted" in result.output
+    assert "0 interrupted" in run("cleanup-interrupted", *base, "--older-than-minutes", "60").output
     result = run("cleanup-interrupted", *base, "--older-than-minutes", "0", "--dry-run")
     assert "would end" in result.output and "1 interrupted run(s) (dry run)" in result.output
     result = run("cleanup-interrupted", *base, "--older-than-minutes", "0")

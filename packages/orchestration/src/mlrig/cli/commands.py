@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
+from mlrig.cli.backup import backup, restore, verify
 from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
-from mlrig.cli.ops import backup, cleanup_interrupted, doctor, restore, runs, verify
+from mlrig.cli.ops import cleanup_interrupted, doctor, runs
 
 __all__ = ["main"]
 

@@ -1,4 +1,4 @@
-"""``mlrig runs``, ``backup``/``restore``/``verify``, ``cleanup-interrupted`` and ``doctor``."""
+"""``mlrig runs``, ``cleanup-interrupted`` and ``doctor``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mlrig.cli.backup import _backup_root_option, _tracking_option
 from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
 
 
@@ -31,7 +32,6 @@ def _row(run: Any, metric: str | None = None) -> str:
     return f"{run.info.run_id}  {run.info.status:<8}  {run.info.run_name}{value}"
 
 
-_tracking_option = click.option("--tracking-uri", default=None, help="MLflow tracking URI.")
 _experiment_option = click.option("--experiment", required=True, help="MLflow experiment name.")
 
 
@@ -145,83 +145,6 @@ def runs_best(
     click.echo(_row(best, metric))
 
 
-def _store(root: Path, config_dir: Path | None, backup_root: Path | None, dry_run: bool = False) -> Any:
-    from mlrig.paths import get_drive_backup_base
-    from mlrig.storage import DriveBackupStore
-
-    cfg = resolve_config_dir(root, config_dir)
-    target = backup_root or get_drive_backup_base(cfg)
-    if target is None:
-        raise click.ClickException("no backup root: pass --backup-root or configure drive: in paths.yaml")
-    return DriveBackupStore(root.absolute(), Path(target), dry_run=dry_run, config_dir=cfg)
-
-
-_backup_root_option = click.option(
-    "--backup-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Backup folder (default: drive.mount_point/MyDrive/drive.backup_base_dir from paths.yaml).",
-)
-
-
-def _transfer(
-    action: str, path: Path, root: Path, config_dir: Path | None, backup_root: Path | None, dry_run: bool
-) -> None:
-    with user_errors():
-        store = _store(root, config_dir, backup_root, dry_run)
-        result = getattr(store, action)(path.absolute() if not path.is_absolute() else path)
-    click.echo(f"{result.action.name}: {result.src} -> {result.dst} ({result.reason})")
-    if not result.ok:
-        raise click.ClickException(f"{action} failed: {result.reason or result.error}")
-
-
-def _path_command(fn: Any) -> Any:
-    """The arguments every backup-side command takes: PATH, --root, --config-dir, --backup-root."""
-    for decorator in reversed(
-        (
-            click.argument("path", type=click.Path(path_type=Path)),
-            root_option,
-            config_option,
-            _backup_root_option,
-        )
-    ):
-        fn = decorator(fn)
-    return fn
-
-
-@click.command()
-@_path_command
-@click.option("--dry-run", is_flag=True)
-def backup(path: Path, root: Path, config_dir: Path | None, backup_root: Path | None, dry_run: bool) -> None:
-    """Back up PATH (under the outputs directory) to the backup folder, atomically and incrementally."""
-    _transfer("backup", path, root, config_dir, backup_root, dry_run)
-
-
-@click.command()
-@_path_command
-@click.option("--dry-run", is_flag=True)
-def restore(path: Path, root: Path, config_dir: Path | None, backup_root: Path | None, dry_run: bool) -> None:
-    """Restore PATH from the backup folder."""
-    _transfer("restore", path, root, config_dir, backup_root, dry_run)
-
-
-@click.command()
-@_path_command
-@click.option("--checksum", is_flag=True, help="Compare contents, not only size and mtime.")
-def verify(path: Path, root: Path, config_dir: Path | None, backup_root: Path | None, checksum: bool) -> None:
-    """Compare PATH with its backup; exit 1 when they differ."""
-    with user_errors():
-        report = _store(root, config_dir, backup_root).verify(path.absolute(), checksum=checksum)
-    click.echo(
-        f"checked {report.checked} file(s): missing {len(report.missing)}, extra {len(report.extra)}, "
-        f"differing {len(report.differing)} {report.reason}"
-    )
-    for name in (*report.missing, *report.differing):
-        click.echo(f"  {name}")
-    if not report.ok:
-        raise click.ClickException(f"backup of {path} differs from the local copy")
-
-
 @click.command("cleanup-interrupted")
 @root_option
 @config_option
@@ -230,9 +153,9 @@ def verify(path: Path, root: Path, config_dir: Path | None, backup_root: Path | 
 @click.option(
     "--older-than-minutes",
     type=click.FloatRange(min=0),
-    default=60.0,
+    default=0.0,
     show_default=True,
-    help="Only runs started at least this long ago (a live sweep's runs are left alone).",
+    help="Only runs started at least this long ago.",
 )
 @click.option("--dry-run", is_flag=True)
 def cleanup_interrupted(
@@ -243,7 +166,17 @@ def cleanup_interrupted(
     older_than_minutes: float,
     dry_run: bool,
 ) -> None:
-    """End RUNNING runs left behind by dead processes as KILLED, tagged code.interrupted=true."""
+    """End RUNNING runs left behind by dead processes as KILLED, tagged code.interrupted=true.
+
+    "Dead" is decided by the root's owner (pid + host + process start time): while a live process owns
+    the root its runs are left alone, however long they have been running.
+    """
+    from mlrig.paths import owner_is_alive, read_owner
+
+    holder = read_owner(root.absolute())
+    if holder is not None and owner_is_alive(holder):
+        click.echo(f"root {root.absolute()} is owned by the live {holder.describe()}: 0 interrupted run(s)")
+        return
     with user_errors():
         from mlrig.orchestration import INTERRUPTED_TAG
         from mlrig.tracking import query_runs_by_tags, terminate_run_safe
@@ -272,6 +205,8 @@ def doctor(root: Path, config_dir: Path | None, tracking_uri: str | None, backup
     from mlrig.cli.checks import run_checks
 
     problems = 0
+    if backup_root is None and (root / "backup").is_dir():
+        backup_root = root / "backup"  # what the demo used
     for check in run_checks(root.absolute(), resolve_config_dir(root, config_dir), tracking_uri, backup_root):
         click.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
         problems += 0 if check.ok else 1

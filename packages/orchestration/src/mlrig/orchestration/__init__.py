@@ -18,6 +18,7 @@ from mlrig.orchestration import (
     schemas,
     selection,
     stages,
+    state,
     sweep,
     validation,
 )
@@ -30,6 +31,7 @@ from mlrig.orchestration.runs import *
 from mlrig.orchestration.schemas import *
 from mlrig.orchestration.selection import *
 from mlrig.orchestration.stages import *
+from mlrig.orchestration.state import *
 from mlrig.orchestration.sweep import *
 from mlrig.orchestration.validation import *
 
@@ -43,6 +45,7 @@ __all__ = [
     *schemas.__all__,
     *selection.__all__,
     *stages.__all__,
+    *state.__all__,
     *sweep.__all__,
     *validation.__all__,
 ]

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from mlrig.orchestration import demo_data, demo_model
-from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR, load_experiment_config
+from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR, ExperimentConfig, load_experiment_config
 from mlrig.orchestration.requests import TrainRequest
 from mlrig.orchestration.selection import Champion, select_best_model, select_champion
 from mlrig.orchestration.stages import StageResult, run_benchmarking, run_conversion, run_final_training
+from mlrig.orchestration.state import ROOT_WAIT_S, ProjectState, project_session
 from mlrig.orchestration.sweep import ProgressFn, SweepResult, run_local_hpo_sweep
 from mlrig.paths import get_outputs_dir, infer_config_dir
 from mlrig.storage import BackupResult, DriveBackupStore
@@ -87,8 +86,13 @@ def run_demo(
     backup_root: Path | str | None = None,
     max_trials: int | None = None,
     progress: ProgressFn | None = None,
+    wait_for_root: float | None = ROOT_WAIT_S,
 ) -> DemoSummary:
-    """Run the demo pipeline under ``root_dir`` and return what it did (see the module docstring)."""
+    """Run the demo pipeline under ``root_dir`` and return what it did (see the module docstring).
+
+    The process owns the root for the whole run (another one waits ``wait_for_root`` seconds, then stops
+    with a ``RootBusyError`` naming the holder); the project state is restored from the backup first.
+    """
     t_start = time.perf_counter()
     root = Path(root_dir).absolute()
     root.mkdir(parents=True, exist_ok=True)
@@ -100,10 +104,25 @@ def run_demo(
     store = _TimedStore(root, backup, outputs_dir=get_outputs_dir(root, cfg, "local"))
     summary = DemoSummary(root_dir=root, config_dir=cfg, tracking_uri=uri, backup_root=backup)
     summary.timings["setup_s"] = time.perf_counter() - t_start
+    state = ProjectState(root, backup, uri, config_dir=cfg, outputs_store=store)
     t0 = time.perf_counter()
-    # The first call creates (or migrates) the SQLite store: measured on its own for the demo's split.
-    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-    summary.timings["store_init_s"] = time.perf_counter() - t0
+    # Owning the root, restoring first and creating the SQLite store: measured on their own for the split.
+    with project_session(state, wait=wait_for_root):
+        summary.timings["store_init_s"] = time.perf_counter() - t0
+        _pipeline(summary, experiment, store, state, max_trials, progress)
+    return _finish_timings(summary, t_start, store)
+
+
+def _pipeline(
+    summary: DemoSummary,
+    experiment: ExperimentConfig,
+    store: _TimedStore,
+    state: ProjectState,
+    max_trials: int | None,
+    progress: ProgressFn | None,
+) -> None:
+    """Sweeps, selection and the stages, inside the demo's session."""
+    root, cfg, uri = summary.root_dir, summary.config_dir, summary.tracking_uri
 
     train_seconds = 0.0
 
@@ -127,6 +146,7 @@ def run_demo(
                 config_dir=cfg,
                 labels=[int(v) for v in labels],
                 store=store,
+                state=state,
                 tracking_uri=uri,
                 max_trials=max_trials,
                 progress=progress,
@@ -143,7 +163,9 @@ def run_demo(
         )
     best = select_best_model(summary.champions, experiment.selection, root_dir=root, config_dir=cfg)
     summary.best = best
-    kw: dict[str, Any] = {"root_dir": root, "config_dir": cfg, "store": store, "tracking_uri": uri}
+    kw: dict[str, Any] = {
+        "root_dir": root, "config_dir": cfg, "store": store, "tracking_uri": uri, "state": state
+    }  # fmt: skip
     final = run_final_training(timed_train, experiment, best, **kw)
     conversion = run_conversion(demo_model.convert, experiment, best.backbone, final, **kw)
     model_path = Path(str(conversion.metrics.get("model_path", conversion.output_dir)))
@@ -151,12 +173,15 @@ def run_demo(
     summary.benchmark = run_benchmarking(demo_model.benchmark, experiment, best, model_path, **kw)
     summary.timings["stages_s"] = time.perf_counter() - t_rest
     summary.timings["training_s"] = train_seconds
+
+
+def _finish_timings(summary: DemoSummary, t_start: float, store: _TimedStore) -> DemoSummary:
     summary.timings["backup_s"] = store.seconds
     summary.timings["total_s"] = time.perf_counter() - t_start
     summary.timings["tracking_and_overhead_s"] = max(
         0.0,
         summary.timings["total_s"]
-        - train_seconds
+        - summary.timings["training_s"]
         - store.seconds
         - summary.timings["setup_s"]
         - summary.timings["store_init_s"],

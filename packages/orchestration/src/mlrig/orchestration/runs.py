@@ -9,6 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
 from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash, load_tags_registry
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
 
@@ -41,23 +44,68 @@ def sweep_parent_run_id(
     return None
 
 
-def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
-    """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
+def descendants(tracker: MLflowSweepTracker, parent_run_id: str) -> list[Run]:
+    """Every run below ``parent_run_id`` (children, grandchildren, ...)."""
     experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
-    interrupted = load_tags_registry(tracker.config_dir).key("training", "interrupted")
-    count = 0
+    found: list[Run] = []
     frontier = [parent_run_id]
     while frontier:
         parent = frontier.pop()
-        children = search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
-        for child in children:
-            frontier.append(child.info.run_id)
-            if child.info.status == "RUNNING":
-                terminate_run_safe(
-                    child.info.run_id, "KILLED", tags={interrupted: "true"}, client=tracker.client
-                )
-                count += 1
+        # a generator: read once
+        children = list(
+            search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+        )
+        frontier.extend(child.info.run_id for child in children)
+        found.extend(children)
+    return found
+
+
+def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
+    """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
+    count = 0
+    for child in descendants(tracker, parent_run_id):
+        if child.info.status == "RUNNING":
+            terminate_run_safe(
+                child.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=tracker.client
+            )
+            count += 1
     return count
+
+
+def retire_run(client: MlflowClient, run: Run) -> None:
+    """An attempt left by an interrupted process: ended KILLED + ``code.interrupted=true`` when still
+    RUNNING, and renamed ``<name>.interrupted-<run id prefix>`` so its name is free for its replacement."""
+    if run.info.status == "RUNNING":
+        terminate_run_safe(run.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
+    client.update_run(run.info.run_id, name=f"{run.info.run_name}.interrupted-{run.info.run_id[:8]}")
+
+
+def _run_key_hash(run: Run) -> str | None:
+    # the tag's key is configurable (mlflow.yaml); its name always ends so
+    return next((v for k, v in run.data.tags.items() if k.endswith("run_key_hash") and v), None)
+
+
+def retire_namesakes(client: MlflowClient, run_id: str) -> int:
+    """Make ``run_id`` (a stage or refit run being re-run) the only run of its name; return how many moved.
+
+    Runs of the same experiment with the same name, or RUNNING with the same run-key hash, are attempts of a
+    process killed before the stage finished: a RUNNING one is ended KILLED + ``code.interrupted=true``
+    (exactly like a sweep's runs), and each is renamed by :func:`retire_run` so the name stays unique.
+    """
+    run = client.get_run(run_id)
+    name, key = run.info.run_name, _run_key_hash(run)
+    moved = 0
+    for other in search_runs_all(client, [run.info.experiment_id], ""):
+        if other.info.run_id == run_id:
+            continue
+        same_key = key is not None and _run_key_hash(other) == key and other.info.status == "RUNNING"
+        if other.info.run_name != name and not same_key:
+            continue
+        retire_run(client, other)
+        moved += 1
+    if moved:
+        logger.warning("%d earlier attempt(s) of run %r were left by an interrupted process", moved, name)
+    return moved
 
 
 @contextmanager

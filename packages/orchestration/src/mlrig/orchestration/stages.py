@@ -40,7 +40,9 @@ from mlrig.orchestration.requests import (
     TrainFn,
     TrainRequest,
 )
+from mlrig.orchestration.runs import retire_namesakes
 from mlrig.orchestration.selection import Champion
+from mlrig.orchestration.state import ProjectState, session_for
 from mlrig.orchestration.study import backup_or_warn
 from mlrig.paths import atomic_write_json
 from mlrig.storage import DriveBackupStore
@@ -80,6 +82,7 @@ class _Where:
     storage_env: str
     store: DriveBackupStore | None
     tracking_uri: str | None
+    state: ProjectState | None = None
     naming_config: NamingConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -150,10 +153,36 @@ def _run_stage(
             True,
             **fingerprints,
         )
-    out.mkdir(parents=True, exist_ok=True)
-    stage_tracker = where.tracker(*tracker)
-    with start(stage_tracker, out) as handle:
-        metrics = work(stage_tracker, out)
+    with session_for(
+        where.state,
+        where.store,
+        root_dir=where.root_dir,
+        config_dir=where.config_dir,
+        tracking_uri=where.tracking_uri,
+    ) as state:
+        out.mkdir(parents=True, exist_ok=True)
+        stage_tracker = where.tracker(*tracker)
+        with start(stage_tracker, out) as handle:
+            if handle is not None and handle.run_id:
+                # a run of this stage left by a killed process: ended KILLED, its name left to this one
+                retire_namesakes(stage_tracker.client, handle.run_id)
+            metrics = work(stage_tracker, out)
+        result = _record(where, stage, out, handle, metrics, fingerprints)
+        if state is not None:
+            state.snapshot()
+            state.flush()
+    return result
+
+
+def _record(
+    where: _Where,
+    stage: str,
+    out: Path,
+    handle: RunHandle | None,
+    metrics: Mapping[str, Any],
+    fingerprints: Mapping[str, Any],
+) -> StageResult:
+    """Write the stage's result file (last: it marks the stage finished) and back the stage folder up."""
     run_id = handle.run_id if handle else None
     run_name = handle.run_name if handle else None
     # Written last: its presence means the stage finished (the reuse check reads only this file).
@@ -193,6 +222,7 @@ def run_final_training(
     storage_env: str = "local",
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
+    state: ProjectState | None = None,
     new_variant: bool = False,
     git_sha: str | None = None,
 ) -> StageResult:
@@ -203,7 +233,7 @@ def run_final_training(
     ``init_checkpoint``. ``exec_fp`` records ``git_sha`` (default: the commit checked out in ``root_dir``).
     """
     new_variant = new_variant or _run_mode(experiment.final_training) == "force_new"
-    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri)
+    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     seed = resolve_seed(experiment)
     model_config = {"backbone": champion.backbone, "params": dict(champion.params)}
     spec_fp = compute_spec_fp(model_config, experiment.data, experiment.train, seed)
@@ -261,11 +291,12 @@ def run_conversion(
     storage_env: str = "local",
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
+    state: ProjectState | None = None,
 ) -> StageResult:
     """Convert the final-training checkpoint into ``conversion/.../v<n>/conv-<conv8>`` (reused when done)."""
     if not (training.spec_fp and training.exec_fp and training.variant):
         raise OrchestrationError(f"run_conversion: training result {training.output_dir} has no fingerprints")
-    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri)
+    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     ctx = where.context(
         "conversion",
         backbone,
@@ -307,12 +338,13 @@ def run_benchmarking(
     storage_env: str = "local",
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
+    state: ProjectState | None = None,
 ) -> StageResult:
     """Benchmark ``model_path`` into ``benchmarking/.../study-…/trial-…/bench-<b8>`` (reused when done,
     unless ``benchmark.yaml``'s ``run.mode: force_new``). The metrics must include every
     ``best_model_selection.yaml`` ``benchmark.required_metrics``: a missing one fails the stage."""
     required = list((experiment.selection.get("benchmark") or {}).get("required_metrics") or [])
-    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri)
+    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     ctx = where.context(
         "benchmarking",
         champion.backbone,

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.search_space import build_pruner, build_sampler
+from mlrig.orchestration.state import restore_sqlite
 from mlrig.paths import build_study_dir, load_paths_config
 from mlrig.storage import DriveBackupStore
 
@@ -73,22 +74,6 @@ class StudySetup:
         return len(self.study.get_trials(deepcopy=False, states=DONE_STATES))
 
 
-def _restore(store: DriveBackupStore | None, db: Path) -> bool:
-    if store is None or db.exists():
-        return False
-    if not store.backup_exists(db, expect="file"):
-        return False
-    result = store.restore(db, expect="file")
-    if not result.ok:
-        # Creating an empty study now would later overwrite the good backup: stop instead.
-        raise OrchestrationError(
-            f"study {db} is missing locally and its backup could not be restored: "
-            f"{result.reason or result.error}"
-        )
-    logger.info("restored %s from backup %s", db, result.src)
-    return True
-
-
 def _study_name_for_mode(storage: optuna.storages.BaseStorage, name: str, mode: str) -> tuple[str, bool]:
     """``run.mode``: ``reuse_if_exists`` opens the newest study of ``name`` (``name``, ``name_2``, ...);
     ``force_new`` a fresh ``name_<n>`` beside the existing ones (``name`` itself when there is none).
@@ -111,14 +96,15 @@ def open_study(
     seed: int,
     store: DriveBackupStore | None = None,
 ) -> StudySetup:
-    """Create or resume the study in ``study_dir/study.db`` (restored from ``store`` first when missing).
+    """Create or resume the study in ``study_dir/study.db``, restored from ``store`` first when it is missing,
+    corrupt or older than the backup (:func:`~mlrig.orchestration.state.restore_sqlite`).
 
     On resume, trials left RUNNING by a dead process are marked FAIL so they are re-run. With
     ``checkpoint.auto_resume: false`` an existing study with trials is an error, never silently reused.
     """
     study_dir.mkdir(parents=True, exist_ok=True)
     db = study_dir / STUDY_DB
-    restored = _restore(store, db)
+    restored = restore_sqlite(store, db) is not None
     existed = db.exists()
     checkpoint = hpo_config.get("checkpoint") or {}
     auto_resume = bool(checkpoint.get("auto_resume", True))

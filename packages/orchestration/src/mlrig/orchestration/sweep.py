@@ -29,7 +29,19 @@ from mlrig.orchestration.configs import ExperimentConfig, resolve_seed
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.requests import TrainFn, TrainRequest, TrialPruned
-from mlrig.orchestration.runs import mark_interrupted_children, sigterm_as_interrupt, sweep_parent_run_id
+from mlrig.orchestration.resume import (
+    rerecord_missing_trials,
+    retire_unknown_trials,
+    run_exists,
+    trial_run_id,
+)
+from mlrig.orchestration.runs import (
+    mark_interrupted_children,
+    retire_namesakes,
+    sigterm_as_interrupt,
+    sweep_parent_run_id,
+)
+from mlrig.orchestration.state import ProjectState, session_for
 from mlrig.orchestration.study import StudySetup, backup_or_warn, objective_of, open_study, study_dir_for
 from mlrig.paths import atomic_write_json, load_paths_config
 from mlrig.storage import DriveBackupStore
@@ -87,6 +99,7 @@ class _Sweep:
         config_dir: Path,
         labels: Sequence[int],
         store: DriveBackupStore | None,
+        state: ProjectState | None,
         storage_env: str,
         tracking_uri: str | None,
         progress: ProgressFn | None,
@@ -98,6 +111,7 @@ class _Sweep:
         self.cfg = config_dir
         self.labels = labels
         self.store = store
+        self.state = state
         self.storage_env = storage_env
         # Loaded once for the whole sweep: every trial's folder is laid out by the same paths.yaml.
         self.paths_config = load_paths_config(config_dir, storage_env)
@@ -255,7 +269,11 @@ class _Sweep:
         """Retrain the best trial on all data in a refit run, unless the study records it was done."""
         best = study.best_trial
         done = study.user_attrs.get("refit")
-        if isinstance(done, dict) and done.get("trial_number") == best.number and done.get("run_id"):
+        if (
+            isinstance(done, dict)
+            and done.get("trial_number") == best.number
+            and run_exists(self.tracker, done.get("run_id"))
+        ):
             result.refit_run_id = str(done["run_id"])
             result.refit_dir = Path(str(done["dir"]))
             return
@@ -266,10 +284,11 @@ class _Sweep:
             trial_number=best.number,
         )
         refit_dir = build_output_path(self.root, ctx, self.cfg, paths_config=self.paths_config)
-        trial_run_id = best.user_attrs.get("mlflow_run_id")
         with self.tracker.start_refit_run(
-            str(trial_run_id) if trial_run_id else None, context=ctx, params=best.params, output_dir=refit_dir
+            trial_run_id(study, best), context=ctx, params=best.params, output_dir=refit_dir
         ) as run:
+            if run.run_id:  # a refit killed earlier: ended KILLED, its name left to this one
+                retire_namesakes(self.tracker.client, run.run_id)
             metrics = self.train(dict(best.params), refit_dir, trial_number=best.number)
             atomic_write_json(refit_dir / "metrics.json", metrics)
             run.log_metrics(metrics)
@@ -326,6 +345,10 @@ class _Sweep:
                 killed = mark_interrupted_children(self.tracker, parent_run_id)
                 if killed:
                     logger.warning("marked %d run(s) left RUNNING by an interrupted sweep as KILLED", killed)
+            if parent_run_id and existing:
+                retire_unknown_trials(self.tracker, parent_run_id, setup.study)
+            if parent_run_id and setup.resumed:
+                rerecord_missing_trials(self, setup.study)
             yield parent_run_id
 
     def trial_budget(self, max_trials: int | None) -> tuple[int, float | None]:
@@ -347,7 +370,10 @@ class _Sweep:
                 break
             trial = setup.study.ask()
             result.trials.append(self.run_trial(setup.study, trial, folds))
-            backup_or_warn(self.store, setup.storage_path, expect="file")
+            if self.state is not None:  # coalesced, in the background: the store, artifacts and study.db
+                self.state.snapshot([setup.storage_path])
+            else:
+                backup_or_warn(self.store, setup.storage_path, expect="file")
             if self.progress is not None:
                 self.progress(self.backbone, setup.done_trials, target)
 
@@ -365,7 +391,12 @@ class _Sweep:
 
     def finish(self, result: SweepResult) -> SweepResult:
         """Back up the whole study folder and report the tracking failures met on the way."""
+        if self.state is not None:
+            self.state.flush()  # study.db's snapshot first: the folder's copy below then skips it
+            self.state.snapshot()
         backup_or_warn(self.store, self.study_dir, expect="dir")
+        if self.state is not None:
+            self.state.flush()
         result.tracking_failures = list(self.tracker.failures)
         return result
 
@@ -383,6 +414,7 @@ def run_local_hpo_sweep(
     tracking_uri: str | None = None,
     max_trials: int | None = None,
     progress: ProgressFn | None = None,
+    state: ProjectState | None = None,
 ) -> SweepResult:
     """Run (or resume) the HPO sweep of ``backbone`` until ``max_trials`` trials are COMPLETE or PRUNED.
 
@@ -391,35 +423,30 @@ def run_local_hpo_sweep(
     same parent on every resume) with one grandchild per CV fold; a failing trial is recorded FAIL and the
     sweep goes on; Ctrl-C/SIGTERM end the current runs KILLED and leave the study resumable. After every
     trial ``study.db`` is backed up; at the end the best trial is refit on all data and the study folder is
-    backed up.
+    backed up. With ``state`` (or a ``store``, from which one is built, owning the root for the call) the
+    project state is restored first and the tracking store is snapshotted after every trial (coalesced) and
+    flushed at the end. A COMPLETE trial whose run is missing from the store is recorded again.
     """
-    sweep = _Sweep(
-        train_fn,
-        experiment,
-        backbone,
-        root_dir=Path(root_dir),
-        config_dir=Path(config_dir),
-        labels=labels,
-        store=store,
-        storage_env=storage_env,
-        tracking_uri=tracking_uri,
-        progress=progress,
-    )
-    setup = sweep.open_or_restore_study()
-    budget = sweep.trial_budget(max_trials)
-    folds = sweep.fold_splits()
-    result = SweepResult(
-        backbone=backbone,
-        study_name=setup.study_name,
-        study_key_hash=sweep.study_key_hash,
-        study_dir=sweep.study_dir,
-        experiment_name=sweep.experiment_name,
-        parent_run_id=None,
-        resumed=setup.resumed,
-        restored_from_backup=setup.restored_from_backup,
-    )
-    with sweep.parent_run(setup) as parent_run_id:
-        result.parent_run_id = parent_run_id
-        sweep.run_trials(setup, folds, budget, result)
-        sweep.conclude(setup.study, result)
-    return sweep.finish(result)
+    root, cfg = Path(root_dir), Path(config_dir)
+    with session_for(state, store, root_dir=root, config_dir=cfg, tracking_uri=tracking_uri) as session:
+        sweep = _Sweep(
+            train_fn, experiment, backbone, root_dir=root, config_dir=cfg, labels=labels, store=store,
+            state=session, storage_env=storage_env, tracking_uri=tracking_uri, progress=progress,
+        )  # fmt: skip
+        setup = sweep.open_or_restore_study()
+        result = SweepResult(
+            backbone=backbone,
+            study_name=setup.study_name,
+            study_key_hash=sweep.study_key_hash,
+            study_dir=sweep.study_dir,
+            experiment_name=sweep.experiment_name,
+            parent_run_id=None,
+            resumed=setup.resumed,
+            restored_from_backup=setup.restored_from_backup
+            or (session is not None and session.was_restored(setup.storage_path)),
+        )
+        with sweep.parent_run(setup) as parent_run_id:
+            result.parent_run_id = parent_run_id
+            sweep.run_trials(setup, sweep.fold_splits(), sweep.trial_budget(max_trials), result)
+            sweep.conclude(setup.study, result)
+        return sweep.finish(result)

@@ -35,6 +35,7 @@ __all__ = [
     "resolve_tracking_uri",
     "setup_mlflow",
     "tracking_client",
+    "tracking_store_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
     if not path or path == "/:memory:":
         return None
     return Path(path)
+
+
+def tracking_store_path(tracking_uri: str) -> Path | None:
+    """The local SQLite file of a ``sqlite:///`` tracking URI; ``None`` for a server, Databricks, Azure ML or
+    an in-memory store (their durability is not mlrig's to back up)."""
+    return _sqlite_path(tracking_uri)
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:
