@@ -149,3 +149,28 @@ def test_a_corrupt_reference_store_stops_with_a_clear_error(project: Path, drive
     with pytest.raises((TrackingError, sqlite3.DatabaseError)):
         take_over_reference_store(project, project / "config", platform="colab")
     assert not list((project / "mlruns").glob("mlflow.db*"))  # no half copy left to be mistaken for a store
+
+
+def test_project_state_restore_first_takes_over_the_reference_store(
+    project: Path, drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's restore-first step (``ProjectState``) takes the reference store over, like the CLI."""
+    from mlrig.orchestration import ProjectState
+    from mlrig.tracking import embedded_tracking_uri
+
+    monkeypatch.setenv("COLAB_GPU", "1")
+    reference = drive / "MyDrive" / "resume-ner-mlflow" / "mlflow.db"
+    before = _fingerprint(reference)
+    state = ProjectState(
+        project, tmp_path / "backup", embedded_tracking_uri(project), config_dir=project / "config"
+    )
+    done = state.restore_first()
+    local = project / "mlruns" / "mlflow.db"
+    assert any("taken over" in line for line in done), done
+    client = MlflowClient(f"sqlite:///{local}")
+    for name, n in EXPERIMENTS.items():
+        experiment = client.get_experiment_by_name(name)
+        assert experiment is not None
+        assert len(client.search_runs([experiment.experiment_id])) == n
+    assert _fingerprint(reference) == before
+    assert state.restore_first() == []  # the local copy is used from now on: nothing taken over again

@@ -46,7 +46,12 @@ from mlrig.storage import (
     check_sqlite,
     recover_sqlite,
 )
-from mlrig.tracking import ensure_tracking_store, resolve_tracking_uri, tracking_store_path
+from mlrig.tracking import (
+    ensure_tracking_store,
+    resolve_tracking_uri,
+    take_over_reference_store,
+    tracking_store_path,
+)
 
 __all__ = ["ProjectState", "StateError", "StatePart", "project_session", "restore_sqlite"]
 
@@ -206,12 +211,14 @@ class ProjectState:
         done: list[str] = []
         if not self.backup_root.is_dir():
             logger.info("no backup folder %s yet: nothing to restore", self.backup_root)
+            self._take_over_reference_store(done)
             return done
         if self.tracking_db is not None:
             action = restore_sqlite(self.tracking_store, self.tracking_db)
             if action:
                 done.append(f"{self.tracking_db}: {action}")
                 self.restored.append(self.tracking_db)
+            self._take_over_reference_store(done)
             artifacts = self.tracking_db.with_name("artifacts")
             if self.tracking_store is not None and self.tracking_store.backup_exists(artifacts, expect="dir"):
                 self._restore_dir(self.tracking_store, artifacts, done)
@@ -221,6 +228,16 @@ class ProjectState:
         if (empty or not target.exists()) and self.outputs_store.backup_exists(target, expect="dir"):
             self._restore_dir(self.outputs_store, target, done)
         return done
+
+    def _take_over_reference_store(self, done: list[str]) -> None:
+        # No local store and no backup of one: the reference layout's store on the Drive becomes ours.
+        if self.tracking_db is None or self.tracking_db.exists():
+            return
+        takeover = take_over_reference_store(
+            self.root_dir, self.config_dir, tracking_uri=self.tracking_uri, backup=self.tracking_store
+        )
+        if takeover.action == "taken-over":
+            done.append(f"{self.tracking_db}: taken over from the reference store {takeover.source}")
 
     def _restore_dir(self, store: DriveBackupStore, path: Path, done: list[str]) -> None:
         result = store.restore(path, expect="dir")
