@@ -33,7 +33,7 @@ LOWER_LAYERS: dict[str, set[str]] = {
     "mlrig-paths": set(),
     "mlrig-naming": {"mlrig-paths"},
     "mlrig-storage": {"mlrig-paths"},
-    "mlrig-tracking": {"mlrig-paths", "mlrig-naming"},
+    "mlrig-tracking": {"mlrig-paths", "mlrig-naming", "mlrig-storage"},
     "mlrig-orchestration": {"mlrig-paths", "mlrig-naming", "mlrig-storage", "mlrig-tracking"},
 }
 # The mlrig namespace portions each wheel ships: its own package, and for orchestration the CLI above it.

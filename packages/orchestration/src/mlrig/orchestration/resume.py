@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REREC_TAG = "code.rerecorded"
 # study user attribute {trial number: run id} of the re-recorded runs (a finished trial's own attributes are
 # read-only in Optuna)
 _RERECORDED_ATTR = "rerecorded_runs"
@@ -92,9 +91,10 @@ def rerecord_missing_trials(sweep: _Sweep, study: optuna.Study) -> int:
             old,
             trial_dir,
         )
-        tags: dict[str, Any] = {REREC_TAG: "true"}
+        registry = sweep.naming_config.tags
+        tags: dict[str, Any] = {registry.key("hpo", "rerecorded"): "true"}
         if trial.state == TrialState.PRUNED:
-            tags["code.trial_state"] = "PRUNED"
+            tags[registry.key("hpo", "trial_state")] = "PRUNED"
         with sweep.tracker.start_trial_run(
             number, context=ctx, params=trial.params, output_dir=trial_dir
         ) as run:
