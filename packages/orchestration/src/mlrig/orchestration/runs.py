@@ -62,12 +62,11 @@ def descendants(tracker: MLflowSweepTracker, parent_run_id: str) -> list[Run]:
 
 def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
     """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
+    interrupted = tracker.naming_config.tags.key("training", "interrupted")
     count = 0
     for child in descendants(tracker, parent_run_id):
         if child.info.status == "RUNNING":
-            terminate_run_safe(
-                child.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=tracker.client
-            )
+            terminate_run_safe(child.info.run_id, "KILLED", tags={interrupted: "true"}, client=tracker.client)
             count += 1
     return count
 
