@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -92,6 +91,8 @@ def signature(path: Path | str, st: os.stat_result | None = None) -> Signature:
 
 def file_digest(path: Path) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    import hashlib  # deferred: it loads OpenSSL, and `import mlrig.storage` does not need it
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
-import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -112,6 +110,8 @@ class DriveBackupStore:
             import tempfile  # with shutil and random behind it: a store needs it, `import mlrig.storage` not
 
             lock_dir = Path(tempfile.gettempdir())
+        import hashlib  # deferred like tempfile: it loads OpenSSL
+
         key = hashlib.sha256(os.path.realpath(self.backup_root).encode()).hexdigest()[:16]
         # lock file kept on local disk: advisory locks on network mounts are unreliable
         self._lock_file = lock_dir / f"mlrig-storage-{key}.lock"
@@ -185,6 +185,8 @@ class DriveBackupStore:
         if dry_run:
             return SyncStats(copied=(src.name,), bytes_copied=size)
         dst.parent.mkdir(parents=True, exist_ok=True)
+        import glob  # deferred: only a file copy needs it
+
         for leftover in dst.parent.glob(f".{glob.escape(dst.name)}.mlrig-*.tmp*"):
             if is_temp_name(leftover.name):  # from a copy that was killed midway
                 logger.info("removing leftover temp file %s", leftover)
