@@ -84,6 +84,7 @@ class DriveBackupStore:
     scratch_dir: Path | None = None
     lock_timeout: float = 600.0
     _lock_file: Path = field(init=False, repr=False, compare=False)
+    _staging: Path = field(init=False, repr=False, compare=False)
     _lock: FileLock | None = field(init=False, repr=False, compare=False, default=None)
     _outputs: Path = field(init=False, repr=False, compare=False)
 
@@ -115,6 +116,8 @@ class DriveBackupStore:
         key = hashlib.sha256(os.path.realpath(self.backup_root).encode()).hexdigest()[:16]
         # lock file kept on local disk: advisory locks on network mounts are unreliable
         self._lock_file = lock_dir / f"mlrig-storage-{key}.lock"
+        # the last SQLite snapshot of each backed-up file, overwritten by the next one (under the lock)
+        self._staging = lock_dir / f"mlrig-storage-{key}.staging"
 
     # -- mapping -----------------------------------------------------------------------------------------
     def drive_path_for(self, local_path: Path | str) -> Path:
@@ -162,7 +165,9 @@ class DriveBackupStore:
             raise BackupError(f"timed out after {self.lock_timeout}s waiting for {exc.lock_file}") from exc
 
     # -- core copy ---------------------------------------------------------------------------------------
-    def _transfer(self, src: Path, dst: Path, scope: list[Path], *, dry_run: bool, delete: bool) -> SyncStats:
+    def _transfer(
+        self, src: Path, dst: Path, scope: list[Path], *, dry_run: bool, delete: bool, to_backup: bool = False
+    ) -> SyncStats:
         if src.is_dir():
             if dst.exists() and not dst.is_dir():
                 raise BackupError("destination exists and is a file, not a directory", path=dst)
@@ -193,7 +198,9 @@ class DriveBackupStore:
                 leftover.unlink(missing_ok=True)
         if self.progress is not None:
             self.progress(Progress(0, 1, 0, size, src.name))
-        written = copy_file_atomic(src, dst, fsync=self.fsync, scratch_dir=self.scratch_dir)
+        # a backup keeps its SQLite snapshot for the next one (one after every trial); a restore does not
+        staging = self._staging / dst.relative_to(self.backup_root) if to_backup else None
+        written = copy_file_atomic(src, dst, fsync=self.fsync, scratch_dir=self.scratch_dir, staging=staging)
         if self.progress is not None:
             self.progress(Progress(1, 1, written, size, src.name))
         return SyncStats(copied=(src.name,), bytes_copied=written)
@@ -240,7 +247,9 @@ class DriveBackupStore:
                     True, BackupAction.SKIPPED, src, dst, f"Dry run - would {verb}", stats=stats
                 )
             with self._locked():
-                stats = self._transfer(src, dst, scope, dry_run=False, delete=delete)
+                stats = self._transfer(
+                    src, dst, scope, dry_run=False, delete=delete, to_backup=verb == "backup"
+                )
         except Exception as exc:  # every outcome is a result; unexpected ones get a traceback in the log
             logger.warning("%s of %s -> %s failed: %s", verb, src, dst, exc, exc_info=not _expected(exc))
             return BackupResult(
