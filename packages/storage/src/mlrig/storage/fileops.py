@@ -196,25 +196,16 @@ def _snapshot_into(src: Path, staging: Path) -> None:
 
 
 def copy_file_atomic(
-    src: Path,
-    dst: Path,
-    *,
-    fsync: bool = True,
-    sqlite_safe: bool = True,
-    scratch_dir: Path | None = None,
-    staging: Path | None = None,
+    src: Path, dst: Path, *, fsync: bool = True, sqlite_safe: bool = True, scratch_dir: Path | None = None
 ) -> int:
     """Copy ``src`` to ``dst`` atomically (temp in dst's dir + fsync + ``os.replace``); returns bytes written.
 
     SQLite databases are snapshotted with the backup API into ``scratch_dir`` (local disk, never the backup
     mount) first, and the ``-wal``/``-journal``/``-shm`` sidecars of the file being replaced are removed
-    before the new file takes its place; with ``staging`` (a local path only this copy uses meanwhile) the
-    snapshot goes there instead and the file is kept, so the next snapshot of ``src`` overwrites it in place.
-    The source mtime is kept. ``dst`` being a directory is an error, never written into.
+    before the new file takes its place. The source mtime is kept. ``dst`` being a directory is an error,
+    never written into.
     """
-    return copy_file_stat(
-        src, dst, fsync=fsync, sqlite_safe=sqlite_safe, scratch_dir=scratch_dir, staging=staging
-    ).st_size
+    return copy_file_stat(src, dst, fsync=fsync, sqlite_safe=sqlite_safe, scratch_dir=scratch_dir).st_size
 
 
 def _remove_sidecars(db: Path) -> None:
@@ -233,7 +224,11 @@ def copy_file_stat(
     scratch_dir: Path | None = None,
     staging: Path | None = None,
 ) -> os.stat_result:
-    """``copy_file_atomic``, returning the stat of ``dst`` as written (what a manifest records)."""
+    """``copy_file_atomic``, returning the stat of ``dst`` as written (what a manifest records).
+
+    With ``staging`` (a local path no other copy uses meanwhile) a SQLite snapshot goes there, not to a temp
+    dir, and is kept, so the next snapshot of ``src`` overwrites it in place (cheaper than a new file).
+    """
     if dst.is_dir() and not dst.is_symlink():
         raise BackupError("destination is a directory, not replacing it with a file", path=dst)
     tmp = temp_name_for(dst)

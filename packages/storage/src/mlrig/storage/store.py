@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlrig.paths import PathScopeError, get_outputs_dir, is_drive_path, map_to_backup
 from mlrig.storage.errors import BackupConfigError, BackupError
-from mlrig.storage.fileops import copy_file_atomic, is_temp_name, is_transient_name, signature
+from mlrig.storage.fileops import copy_file_stat, is_temp_name, is_transient_name, signature
 from mlrig.storage.results import (
     BackupAction,
     BackupResult,
@@ -200,7 +200,8 @@ class DriveBackupStore:
             self.progress(Progress(0, 1, 0, size, src.name))
         # a backup keeps its SQLite snapshot for the next one (one after every trial); a restore does not
         staging = self._staging / dst.relative_to(self.backup_root) if to_backup else None
-        written = copy_file_atomic(src, dst, fsync=self.fsync, scratch_dir=self.scratch_dir, staging=staging)
+        copied = copy_file_stat(src, dst, fsync=self.fsync, scratch_dir=self.scratch_dir, staging=staging)
+        written = copied.st_size
         if self.progress is not None:
             self.progress(Progress(1, 1, written, size, src.name))
         return SyncStats(copied=(src.name,), bytes_copied=written)
