@@ -142,7 +142,8 @@ def main() -> None:
         built = time.perf_counter() - t0
         backup_root = Path(tmp) / "backup"  # a local folder standing in for the mounted Drive
         backup_root.mkdir()
-        store = DriveBackupStore(root, backup_root, outputs_dir=db.parent)
+        # scratch (the lock file and the kept SQLite snapshot) in the temp dir too: nothing is left behind
+        store = DriveBackupStore(root, backup_root, outputs_dir=db.parent, scratch_dir=Path(tmp))
         t0 = time.perf_counter()
         assert store.backup(db, expect="file").ok
         one_snapshot = time.perf_counter() - t0
