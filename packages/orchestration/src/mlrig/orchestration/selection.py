@@ -13,7 +13,6 @@ from typing import Any
 
 from mlflow.entities import Run
 
-from mlrig.naming import load_tags_registry
 from mlrig.orchestration.candidates import DEFAULT_SCHEMA_VERSION, artifact_filter, schema_filter
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.study import objective_of
@@ -79,7 +78,7 @@ def select_champion(
     """
     objective = {**(hpo_objective or {}), **(selection_config.get("objective") or {})}
     metric, direction = objective_of({"objective": objective})
-    tags = load_tags_registry(tracker.config_dir)
+    tags = tracker.naming_config.tags
     study_tag, trial_tag = tags.key("grouping", "study_key_hash"), tags.key("grouping", "trial_key_hash")
     sign = 1.0 if direction == "maximize" else -1.0
     cfg = selection_config.get("champion_selection") or {}

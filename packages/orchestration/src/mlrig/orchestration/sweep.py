@@ -120,6 +120,8 @@ class _Sweep:
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
         self.seed = resolve_seed(experiment)
+        # The study of these settings: where study.db (every variant's study) lives. A force_new variant's
+        # own key hash (its runs, trial keys and trial folders) is set when the study is opened.
         self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
         self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
@@ -288,7 +290,7 @@ class _Sweep:
             trial_run_id(study, best), context=ctx, params=best.params, output_dir=refit_dir
         ) as run:
             if run.run_id:  # a refit killed earlier: ended KILLED, its name left to this one
-                retire_namesakes(self.tracker.client, run.run_id)
+                retire_namesakes(self.tracker.client, run.run_id, tags=self.naming_config.tags)
             metrics = self.train(dict(best.params), refit_dir, trial_number=best.number)
             atomic_write_json(refit_dir / "metrics.json", metrics)
             run.log_metrics(metrics)
@@ -303,8 +305,19 @@ class _Sweep:
             )
 
     def open_or_restore_study(self) -> StudySetup:
-        """Open the study, restoring ``study.db`` from the backup first when it is missing locally."""
-        return open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+        """Open the study, restoring ``study.db`` from the backup first when it is missing locally.
+
+        The n-th study of these settings (``run.mode: force_new``, n > 1) has its own study key hash (the
+        variant is part of the key), so its runs, run keys, index entries and trial folders are its own;
+        the hash is recorded in the study (``study_key_hash`` attribute) and derived again on resume."""
+        setup = open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+        if setup.variant > 1:
+            self.study_key_hash = compute_study_key_hash_v2(
+                self.exp.data, self.hpo, self.exp.train, self.backbone, variant=setup.variant
+            )
+        if setup.study.user_attrs.get("study_key_hash") != self.study_key_hash:
+            setup.study.set_user_attr("study_key_hash", self.study_key_hash)
+        return setup
 
     def fold_splits(self) -> Any:
         """The CV fold splits saved beside the study (created once), or None without ``k_fold``."""
@@ -395,6 +408,9 @@ class _Sweep:
             self.state.flush()  # study.db's snapshot first: the folder's copy below then skips it
             self.state.snapshot()
         backup_or_warn(self.store, self.study_dir, expect="dir")
+        variant_dir = study_dir_for(self.root, self.cfg, self.backbone, self.study_key_hash, self.storage_env)
+        if variant_dir != self.study_dir and variant_dir.is_dir():  # a force_new variant's trial folders
+            backup_or_warn(self.store, variant_dir, expect="dir")
         if self.state is not None:
             self.state.flush()
         result.tracking_failures = list(self.tracker.failures)
