@@ -289,6 +289,7 @@ def build_hpo_study_key_v2(
         },
         "hpo": {
             "search_space": hpo.get("search_space", {}),
+            # Hashed raw, as the reference did (not parsed: mlrig.tracking.objective_of reads the objective).
             "objective": {
                 "metric": objective.get("metric", "macro-f1"),
                 "direction": objective.get("direction", "maximize"),

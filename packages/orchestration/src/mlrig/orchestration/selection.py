@@ -15,9 +15,14 @@ from mlflow.entities import Run
 
 from mlrig.orchestration.candidates import DEFAULT_SCHEMA_VERSION, artifact_filter, schema_filter
 from mlrig.orchestration.errors import OrchestrationError
-from mlrig.orchestration.study import objective_of
 from mlrig.paths import save_cache_with_dual_strategy
-from mlrig.tracking import MLflowSweepTracker, extract_trial_number, query_runs_by_tags, query_trial_runs
+from mlrig.tracking import (
+    MLflowSweepTracker,
+    extract_trial_number,
+    objective_of,
+    query_runs_by_tags,
+    query_trial_runs,
+)
 
 __all__ = ["Champion", "select_best_model", "select_champion"]
 

@@ -18,6 +18,7 @@ from mlrig.orchestration.search_space import build_pruner, build_sampler
 from mlrig.orchestration.state import restore_sqlite
 from mlrig.paths import build_study_dir, load_paths_config
 from mlrig.storage import DriveBackupStore
+from mlrig.tracking import objective_of
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +30,6 @@ def study_name_for(hpo_config: Mapping[str, Any], backbone: str) -> str:
     """``checkpoint.study_name`` with ``{backbone}`` filled in, else ``hpo_<backbone>``."""
     template = (hpo_config.get("checkpoint") or {}).get("study_name") or hpo_config.get("study_name")
     return str(template).replace("{backbone}", backbone) if template else f"hpo_{backbone}"
-
-
-def objective_of(hpo_config: Mapping[str, Any]) -> tuple[str, str]:
-    """The objective's ``(metric, direction)``; ``direction`` lower-cased, ``goal`` accepted as its alias."""
-    objective = hpo_config.get("objective") or {}
-    metric = str(objective.get("metric", "macro-f1"))
-    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
-    return metric, direction
 
 
 def backup_or_warn(store: DriveBackupStore | None, path: Path, *, expect: Literal["file", "dir"]) -> None:
@@ -115,8 +108,6 @@ def open_study(
     checkpoint = hpo_config.get("checkpoint") or {}
     auto_resume = bool(checkpoint.get("auto_resume", True))
     _, direction = objective_of(hpo_config)
-    if direction not in ("maximize", "minimize"):
-        raise OrchestrationError(f"objective.direction must be maximize or minimize, got {direction!r}")
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
     mode = str((hpo_config.get("run") or {}).get("mode", "reuse_if_exists"))
     name, variant, fresh = _study_name_for_mode(storage, study_name_for(hpo_config, backbone), mode)

@@ -42,10 +42,10 @@ from mlrig.orchestration.runs import (
     sweep_parent_run_id,
 )
 from mlrig.orchestration.state import ProjectState, session_for
-from mlrig.orchestration.study import StudySetup, backup_or_warn, objective_of, open_study, study_dir_for
+from mlrig.orchestration.study import StudySetup, backup_or_warn, open_study, study_dir_for
 from mlrig.paths import atomic_write_json, load_paths_config
 from mlrig.storage import DriveBackupStore
-from mlrig.tracking import MLflowSweepTracker, TrackedRun
+from mlrig.tracking import MLflowSweepTracker, TrackedRun, objective_of
 
 __all__ = ["SweepResult", "TrialOutcome", "run_local_hpo_sweep"]
 
