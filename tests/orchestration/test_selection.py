@@ -192,6 +192,15 @@ def test_best_model_by_metric_then_by_latency(store: Store) -> None:
     # With latencies (min-max normalised): small is 10x slower and 0.7 of the score goes to speed.
     best = select_best_model(champs, scoring, latencies_ms={"tiny": 1.0, "small": 10.0})
     assert best.backbone == "tiny" and set(best.scores) == {"tiny", "small"}
+    lat = {"tiny": 1.0, "small": 10.0}
+    double = {"f1_weight": 0.6, "latency_weight": 1.4}
+    assert select_best_model(champs, {"scoring": double}, latencies_ms=lat).scores == pytest.approx(
+        {"tiny": 0.7, "small": 0.3}
+    )
+    raw = {"scoring": {**double, "normalize_weights": False}}
+    assert select_best_model(champs, raw, latencies_ms=lat).scores == pytest.approx(
+        {"tiny": 1.4, "small": 0.6}
+    )
     # A latency missing for one champion: the metric alone decides.
     assert select_best_model(champs, scoring, latencies_ms={"tiny": 1.0}).backbone == "small"
 
@@ -225,6 +234,9 @@ def test_latencies_come_from_the_benchmark_stage(store: Store) -> None:
     )
     assert best.backbone == "tiny"
     assert benchmark_latencies(store.client, "other", [tiny], cfg, tags=tags) == {}
+    # Only runs carrying every required metric count (none here carries throughput).
+    cfg["benchmark"]["required_metrics"] = ["latency_batch_1_ms", "throughput_samples_per_sec"]
+    assert benchmark_latencies(store.client, "exp", [tiny, small], cfg, tags=tags) == {}
     assert dataclasses.replace(best, scores={}) == tiny
 
 
