@@ -120,8 +120,7 @@ class _Sweep:
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
         self.seed = resolve_seed(experiment)
-        # The study of these settings: where study.db (every variant's study) lives. A force_new variant's
-        # own key hash (its runs, trial keys and trial folders) is set when the study is opened.
+        # study.db (every force_new variant's study) lives here; a variant's own hash is set on opening
         self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
         self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
@@ -305,11 +304,8 @@ class _Sweep:
             )
 
     def open_or_restore_study(self) -> StudySetup:
-        """Open the study, restoring ``study.db`` from the backup first when it is missing locally.
-
-        The n-th study of these settings (``run.mode: force_new``, n > 1) has its own study key hash (the
-        variant is part of the key), so its runs, run keys, index entries and trial folders are its own;
-        the hash is recorded in the study (``study_key_hash`` attribute) and derived again on resume."""
+        """Open the study (restored from the backup first when missing locally). A force_new variant n > 1
+        gets its own study key hash (runs, run keys, trial folders), recorded in the study's attributes."""
         setup = open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
         if setup.variant > 1:
             self.study_key_hash = compute_study_key_hash_v2(
