@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from collections import Counter
@@ -95,6 +96,21 @@ def test_output_layout_and_backup(demo_run: tuple[Path, Any, Any]) -> None:
         assert (first.backup_root / stage.output_dir.relative_to(root)).is_dir()
     assert "latency_batch_1_ms" in first.benchmark.metrics
     assert first.mlflow_ui_command == f"mlflow ui --backend-store-uri {first.tracking_uri}"
+
+
+def test_best_model_is_chosen_with_the_benchmarked_latencies(demo_run: tuple[Path, Any, Any]) -> None:
+    root, first, second = demo_run
+    backbones = {s.backbone for s in first.sweeps}
+    # Each champion's refit checkpoint is benchmarked before selection; its latency feeds select_best_model.
+    assert len(first.benchmarks) == len(backbones) and set(first.latencies_ms) == backbones
+    assert first.best is not None and first.benchmark is not None and first.benchmark in first.benchmarks
+    assert first.latencies_ms[first.best.backbone] == first.benchmark.metrics["latency_batch_1_ms"]
+    assert set(first.best.scores) == backbones
+    cache = json.loads(
+        (root / "outputs/cache/best_model_selection/latest_best_model_selection_cache.json").read_text()
+    )
+    assert cache["selection_criteria"]["rule"] == "composite"  # the latency-weighted branch
+    assert all(b.reused for b in second.benchmarks) and second.latencies_ms == first.latencies_ms
 
 
 def test_second_run_resumes_and_reuses(demo_run: tuple[Path, Any, Any]) -> None:

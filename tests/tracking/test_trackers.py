@@ -336,7 +336,9 @@ def test_sweep_tree_on_sqlite(sqlite_tracking_uri: str, tmp_path: Path) -> None:
     assert sweep_run.data.tags["best_trial_run_id"] == runs[f"trial_{best}"].info.run_id
     assert sweep_run.data.tags["code.refit_planned"] == "true"
     assert (
-        sweep_run.data.params["max_trials"] == "2" and sweep_run.data.params["primary_metric"] == "macro-f1"
+        sweep_run.data.params["max_trials"] == "2"
+        and sweep_run.data.params["primary_metric"] == "macro-f1"
+        and sweep_run.data.params["objective_goal"] == "maximize"
     )
 
 

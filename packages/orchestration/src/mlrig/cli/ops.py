@@ -178,8 +178,11 @@ def cleanup_interrupted(
         click.echo(f"root {root.absolute()} is owned by the live {holder.describe()}: 0 interrupted run(s)")
         return
     with user_errors():
-        from mlrig.orchestration import INTERRUPTED_TAG
-        from mlrig.tracking import query_runs_by_tags, terminate_run_safe
+        from mlrig.naming import load_tags_registry
+        from mlrig.orchestration import end_interrupted_run
+        from mlrig.tracking import query_runs_by_tags
+
+        tags = load_tags_registry(resolve_config_dir(root, config_dir))  # the root's own tags.yaml
 
         client = _client(root, config_dir, tracking_uri)
         cutoff = (time.time() - older_than_minutes * 60) * 1000
@@ -191,7 +194,7 @@ def cleanup_interrupted(
         for run in stale:
             click.echo(("would end " if dry_run else "ending ") + _row(run))
             if not dry_run:
-                terminate_run_safe(run.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
+                end_interrupted_run(client, run.info.run_id, tags=tags)
     click.echo(f"{len(stale)} interrupted run(s)" + (" (dry run)" if dry_run else ""))
 
 

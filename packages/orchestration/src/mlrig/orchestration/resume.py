@@ -119,9 +119,9 @@ def retire_unknown_trials(tracker: MLflowSweepTracker, parent_run_id: str, study
     known = {t.number for t in study.get_trials(deepcopy=False)}
     count = 0
     for run in descendants(tracker, parent_run_id):
-        number = run.data.tags.get("trial_number", "")
+        number = run.data.tags.get(tracker.naming_config.tags.key("legacy", "trial_number"), "")
         if number.isdigit() and int(number) not in known and ".interrupted-" not in run.info.run_name:
-            retire_run(tracker.client, run)
+            retire_run(tracker.client, run, tags=tracker.naming_config.tags)
             count += 1
     if count:
         logger.warning("retired %d run(s) of trials study %s does not know", count, study.study_name)

@@ -165,7 +165,7 @@ def _run_stage(
         with start(stage_tracker, out) as handle:
             if handle is not None and handle.run_id:
                 # a run of this stage left by a killed process: ended KILLED, its name left to this one
-                retire_namesakes(stage_tracker.client, handle.run_id)
+                retire_namesakes(stage_tracker.client, handle.run_id, tags=where.naming_config.tags)
             metrics = work(stage_tracker, out)
         result = _record(where, stage, out, handle, metrics, fingerprints)
         if state is not None:

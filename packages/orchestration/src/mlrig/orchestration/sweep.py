@@ -42,10 +42,10 @@ from mlrig.orchestration.runs import (
     sweep_parent_run_id,
 )
 from mlrig.orchestration.state import ProjectState, session_for
-from mlrig.orchestration.study import StudySetup, backup_or_warn, objective_of, open_study, study_dir_for
+from mlrig.orchestration.study import StudySetup, backup_or_warn, open_study, study_dir_for
 from mlrig.paths import atomic_write_json, load_paths_config
 from mlrig.storage import DriveBackupStore
-from mlrig.tracking import MLflowSweepTracker, TrackedRun
+from mlrig.tracking import MLflowSweepTracker, TrackedRun, objective_of
 
 __all__ = ["SweepResult", "TrialOutcome", "run_local_hpo_sweep"]
 
@@ -120,6 +120,7 @@ class _Sweep:
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
         self.seed = resolve_seed(experiment)
+        # study.db (every force_new variant's study) lives here; a variant's own hash is set on opening
         self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
         self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
@@ -288,7 +289,7 @@ class _Sweep:
             trial_run_id(study, best), context=ctx, params=best.params, output_dir=refit_dir
         ) as run:
             if run.run_id:  # a refit killed earlier: ended KILLED, its name left to this one
-                retire_namesakes(self.tracker.client, run.run_id)
+                retire_namesakes(self.tracker.client, run.run_id, tags=self.naming_config.tags)
             metrics = self.train(dict(best.params), refit_dir, trial_number=best.number)
             atomic_write_json(refit_dir / "metrics.json", metrics)
             run.log_metrics(metrics)
@@ -303,8 +304,16 @@ class _Sweep:
             )
 
     def open_or_restore_study(self) -> StudySetup:
-        """Open the study, restoring ``study.db`` from the backup first when it is missing locally."""
-        return open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+        """Open the study (restored from the backup first when missing locally). A force_new variant n > 1
+        gets its own study key hash (runs, run keys, trial folders), recorded in the study's attributes."""
+        setup = open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+        if setup.variant > 1:
+            self.study_key_hash = compute_study_key_hash_v2(
+                self.exp.data, self.hpo, self.exp.train, self.backbone, variant=setup.variant
+            )
+        if setup.study.user_attrs.get("study_key_hash") != self.study_key_hash:
+            setup.study.set_user_attr("study_key_hash", self.study_key_hash)
+        return setup
 
     def fold_splits(self) -> Any:
         """The CV fold splits saved beside the study (created once), or None without ``k_fold``."""
@@ -395,6 +404,9 @@ class _Sweep:
             self.state.flush()  # study.db's snapshot first: the folder's copy below then skips it
             self.state.snapshot()
         backup_or_warn(self.store, self.study_dir, expect="dir")
+        variant_dir = study_dir_for(self.root, self.cfg, self.backbone, self.study_key_hash, self.storage_env)
+        if variant_dir != self.study_dir and variant_dir.is_dir():  # a force_new variant's trial folders
+            backup_or_warn(self.store, variant_dir, expect="dir")
         if self.state is not None:
             self.state.flush()
         result.tracking_failures = list(self.tracker.failures)

@@ -134,10 +134,7 @@ HPO_SCHEMA: Mapping[str, Spec] = {
     },
     "objective": _OBJECTIVE,
     "run": {"mode": _RUN_MODE},
-    "selection": unimplemented(
-        "the reference's legacy accuracy-first rule (its two thresholds contradict each other); mlrig picks "
-        "the best model with best_model_selection.yaml scoring"
-    ),
+    "selection": {"accuracy_threshold": OK, "use_relative_threshold": OK, "min_accuracy_gain": OK},
     "k_fold": {"enabled": OK, "n_splits": OK, "random_seed": OK, "shuffle": OK, "stratified": OK},
     "checkpoint": {
         "enabled": Leaf(unimplemented_values={"false": "the study is always kept in study.db"}),

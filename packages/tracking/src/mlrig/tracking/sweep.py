@@ -25,6 +25,7 @@ from mlrig.naming import (
     load_naming_config,
 )
 from mlrig.tracking.artifacts import log_checkpoint_safe
+from mlrig.tracking.queries import objective_of
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
 from mlrig.tracking.tracker_base import BaseTracker
 
@@ -103,21 +104,20 @@ class MLflowSweepTracker(BaseTracker):
         tags[self._tag_key("azureml", "run_type")] = "sweep"
         tags[self._tag_key("mlflow", "run_type")] = "sweep"
         tags[self._tag_key("azureml", "sweep")] = "true"
-        objective = hpo_config.get("objective", {}) or {}
+        metric, direction = objective_of(hpo_config)
         sampling = hpo_config.get("sampling", {}) or {}
         checkpoint = checkpoint_config or {}
         params: dict[str, object] = {
             "backbone": backbone,
             "study_name": study_name,
-            "objective_goal": objective.get("goal", objective.get("direction", "maximize")),
+            "objective_goal": direction,
+            "primary_metric": metric,
+            "objective_metric": metric,
             "checkpoint_enabled": bool(checkpoint.get("enabled", False)),
             "checkpoint_path": str(Path(storage_path).resolve()) if storage_path else "None",
             "checkpoint_storage_type": "sqlite" if storage_path else "None",
             "resumed_from_checkpoint": bool(should_resume),
         }
-        if "metric" in objective:
-            params["primary_metric"] = objective["metric"]
-            params["objective_metric"] = objective["metric"]
         if "max_trials" in sampling:
             params["max_trials"] = sampling["max_trials"]
         opened = (
