@@ -166,11 +166,14 @@ def _pipeline(
     kw: dict[str, Any] = {
         "root_dir": root, "config_dir": cfg, "store": store, "tracking_uri": uri, "state": state
     }  # fmt: skip
-    final = run_final_training(timed_train, experiment, best, **kw)
+    pyfunc = demo_model.write_pyfunc_model(root / "outputs" / "cache")
+    final = run_final_training(timed_train, experiment, best, python_model=pyfunc, **kw)
     conversion = run_conversion(demo_model.convert, experiment, best.backbone, final, **kw)
     model_path = Path(str(conversion.metrics.get("model_path", conversion.output_dir)))
     summary.final_training, summary.conversion = final, conversion
-    summary.benchmark = run_benchmarking(demo_model.benchmark, experiment, best, model_path, **kw)
+    summary.benchmark = run_benchmarking(
+        demo_model.benchmark, experiment, best, model_path, training=final, conversion=conversion, **kw
+    )
     summary.timings["stages_s"] = time.perf_counter() - t_rest
     summary.timings["training_s"] = train_seconds
 

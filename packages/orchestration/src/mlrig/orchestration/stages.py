@@ -46,13 +46,27 @@ from mlrig.orchestration.state import ProjectState, session_for
 from mlrig.orchestration.study import backup_or_warn
 from mlrig.paths import atomic_write_json
 from mlrig.storage import DriveBackupStore
-from mlrig.tracking import MLflowBenchmarkTracker, MLflowConversionTracker, MLflowTrainingTracker, RunHandle
+from mlrig.tracking import (
+    BaseTracker,
+    MLflowBenchmarkTracker,
+    MLflowConversionTracker,
+    MLflowTrainingTracker,
+    RunHandle,
+    StepLogger,
+    log_json_artifact,
+    log_pyfunc_model,
+    train_key,
+    train_set_metrics,
+)
 
 __all__ = ["StageResult", "run_benchmarking", "run_conversion", "run_final_training"]
 
 logger = logging.getLogger(__name__)
 
 RESULT_FILE = "stage_result.json"
+CONFIG_FILE = "resolved_config.json"  # each stage's resolved configuration, also its run's artifact
+#: The alias of the registered model version that is the champion's final model.
+CHAMPION_ALIAS = "champion"
 
 _T = TypeVar("_T", MLflowTrainingTracker, MLflowConversionTracker, MLflowBenchmarkTracker)
 
@@ -113,6 +127,12 @@ class _Where:
             root_dir=self.root_dir,
             naming_config=self.naming_config,
         )
+
+
+def _log_config(tracker: BaseTracker, out: Path, config: Mapping[str, Any]) -> None:
+    """The stage's resolved configuration: ``<out>/resolved_config.json`` and the run's artifact."""
+    run = tracker.run
+    log_json_artifact(config, out / CONFIG_FILE, run.run_id if run else None, client=tracker.client)
 
 
 def _finished(output_dir: Path) -> dict[str, Any] | None:
@@ -225,12 +245,19 @@ def run_final_training(
     state: ProjectState | None = None,
     new_variant: bool = False,
     git_sha: str | None = None,
+    python_model: Any | None = None,
 ) -> StageResult:
     """Train ``champion``'s configuration on all data into ``final_training/.../spec-…_exec-…/v<n>``.
 
     The newest finished variant is reused unless ``new_variant`` or ``final_training.yaml``'s
     ``run.mode: force_new``; the champion's refit checkpoint is handed to the training function as
     ``init_checkpoint``. ``exec_fp`` records ``git_sha`` (default: the commit checked out in ``root_dir``).
+
+    The run: the scores on the training rows as ``train_<metric>`` (the objective's curve step by step
+    from ``request.report``), the checkpoint, ``metrics.json`` and ``resolved_config.json``, lineage to the
+    champion's refit and trial runs; with ``python_model`` (an ``mlflow.pyfunc.PythonModel`` reading its
+    ``checkpoint`` artifact) the model is logged as an MLflow model and registered as a version of the
+    model named after the experiment, aliased ``champion``.
     """
     new_variant = new_variant or _run_mode(experiment.final_training) == "force_new"
     where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
@@ -248,23 +275,42 @@ def run_final_training(
     ctx = context(variant)
 
     def start(tracker: MLflowTrainingTracker, out: Path) -> AbstractContextManager[RunHandle | None]:
-        return tracker.start_training_run(None, champion.backbone, "final", context=ctx, output_dir=out)
+        lineage = {"hpo_refit_run_id": champion.refit_run_id, "hpo_trial_run_id": champion.trial_run_id}
+        return tracker.start_training_run(
+            None, champion.backbone, "final", context=ctx, output_dir=out, lineage=lineage
+        )
 
     def work(tracker: MLflowTrainingTracker, out: Path) -> Mapping[str, Any]:
-        metrics = train_fn(
-            TrainRequest(
-                backbone=champion.backbone,
-                params=champion.params,
-                output_dir=out,
-                seed=seed,
-                data_config=experiment.data,
-                train_config=experiment.train,
-                init_checkpoint=champion.checkpoint_dir,
-            )
+        curve = StepLogger(tracker, train_key(champion.metric))  # trained and scored on all rows
+        request = TrainRequest(
+            backbone=champion.backbone,
+            params=champion.params,
+            output_dir=out,
+            seed=seed,
+            data_config=experiment.data,
+            train_config=experiment.train,
+            init_checkpoint=champion.checkpoint_dir,
+            report=curve,
         )
+        metrics = train_fn(request)
         tracker.log_params({**champion.params, "source_refit_run_id": champion.refit_run_id})
-        tracker.log_metrics({k: float(v) for k, v in metrics.items()})
+        curve.log_final(train_set_metrics(metrics))
         tracker.log_training_artifacts(out / "checkpoint", out / "metrics.json")
+        config = {"backbone": champion.backbone, "params": dict(champion.params), "seed": seed}
+        _log_config(tracker, out, {**config, "data": experiment.data, "train": experiment.train})
+        run = tracker.run
+        if python_model is not None and run is not None and run.run_id:
+            tracker.flush()  # the params first: the logged model records the run's params
+            log_pyfunc_model(
+                tracker.client,
+                run.experiment_id,
+                run.run_id,
+                python_model,
+                artifacts={"checkpoint": str(out / "checkpoint")},
+                pip_requirements=["numpy"],
+                register_as=experiment.name,
+                alias=CHAMPION_ALIAS,
+            )
         return metrics
 
     return _run_stage(
@@ -292,8 +338,13 @@ def run_conversion(
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
     state: ProjectState | None = None,
+    upstream: Mapping[str, str | None] | None = None,
 ) -> StageResult:
-    """Convert the final-training checkpoint into ``conversion/.../v<n>/conv-<conv8>`` (reused when done)."""
+    """Convert the final-training checkpoint into ``conversion/.../v<n>/conv-<conv8>`` (reused when done).
+
+    The run holds the converted model (``converted_model/<file>``, from the ``model_path`` the convert
+    function returns) and ``resolved_config.json``, and links to the final-training run (``training``) and
+    ``upstream`` runs (names of the tags registry's ``lineage`` section to run ids)."""
     if not (training.spec_fp and training.exec_fp and training.variant):
         raise OrchestrationError(f"run_conversion: training result {training.output_dir} has no fingerprints")
     where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
@@ -310,7 +361,9 @@ def run_conversion(
     quantization = str((experiment.conversion.get(fmt) or {}).get("quantization", "none"))
 
     def start(tracker: MLflowConversionTracker, out: Path) -> AbstractContextManager[RunHandle | None]:
-        return tracker.start_conversion_run(None, quantization, training.run_id, context=ctx, output_dir=out)
+        return tracker.start_conversion_run(
+            None, quantization, training.run_id, context=ctx, output_dir=out, lineage=upstream
+        )
 
     def work(tracker: MLflowConversionTracker, out: Path) -> Mapping[str, Any]:
         request = ConvertRequest(
@@ -322,6 +375,10 @@ def run_conversion(
         info = dict(convert_fn(request))
         tracker.log_params({"quantization": quantization, "source_training_run_id": training.run_id})
         tracker.log_metrics({k: float(v) for k, v in info.items() if isinstance(v, int | float)})
+        converted = Path(str(info.get("model_path", "")))
+        if info.get("model_path") and converted.exists():  # the deliverable
+            tracker.log_artifact(converted, f"converted_model/{converted.name}")
+        _log_config(tracker, out, {"backbone": backbone, "conversion": experiment.conversion})
         return info
 
     return _run_stage(where, "conversion", ctx, (MLflowConversionTracker, "conversion"), start, work)
@@ -339,10 +396,16 @@ def run_benchmarking(
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
     state: ProjectState | None = None,
+    training: StageResult | None = None,
+    conversion: StageResult | None = None,
 ) -> StageResult:
     """Benchmark ``model_path`` into ``benchmarking/.../study-…/trial-…/bench-<b8>`` (reused when done,
     unless ``benchmark.yaml``'s ``run.mode: force_new``). The metrics must include every
-    ``best_model_selection.yaml`` ``benchmark.required_metrics``: a missing one fails the stage."""
+    ``best_model_selection.yaml`` ``benchmark.required_metrics``: a missing one fails the stage.
+
+    The run holds the benchmark report the function wrote (``benchmark.yaml`` ``output.filename``,
+    default ``benchmark.json``) and ``resolved_config.json``, and links to the champion's runs and to the
+    ``training`` and ``conversion`` stage runs when given."""
     required = list((experiment.selection.get("benchmark") or {}).get("required_metrics") or [])
     where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     ctx = where.context(
@@ -364,6 +427,10 @@ def run_benchmarking(
             trial_key_hash=champion.trial_key_hash,
             hpo_trial_run_id=champion.trial_run_id,
             hpo_refit_run_id=champion.refit_run_id,
+            lineage={
+                "final_training_run_id": training.run_id if training else None,
+                "conversion_run_id": conversion.run_id if conversion else None,
+            },
         )
 
     def work(tracker: MLflowBenchmarkTracker, out: Path) -> Mapping[str, Any]:
@@ -376,6 +443,10 @@ def run_benchmarking(
         )
         metrics = dict(benchmark_fn(request))
         tracker.log_metrics({k: float(v) for k, v in metrics.items()})
+        report = out / str((experiment.benchmark.get("output") or {}).get("filename", "benchmark.json"))
+        if report.is_file():
+            tracker.log_artifact(report, report.name)
+        _log_config(tracker, out, {"backbone": champion.backbone, "benchmark": experiment.benchmark})
         missing = [m for m in required if m not in metrics]
         if missing:
             raise OrchestrationError(
