@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrig.orchestration import demo_data, demo_model
+from mlrig.orchestration import demo_data, demo_model, demo_pyfunc
 from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR, ExperimentConfig, load_experiment_config
 from mlrig.orchestration.requests import TrainRequest
 from mlrig.orchestration.selection import Champion, select_best_model, select_champion
@@ -166,7 +166,7 @@ def _pipeline(
     kw: dict[str, Any] = {
         "root_dir": root, "config_dir": cfg, "store": store, "tracking_uri": uri, "state": state
     }  # fmt: skip
-    pyfunc = demo_model.write_pyfunc_model(root / "outputs" / "cache")
+    pyfunc = demo_pyfunc.write_pyfunc_model(root / "outputs" / "cache")
     final = run_final_training(timed_train, experiment, best, python_model=pyfunc, **kw)
     conversion = run_conversion(demo_model.convert, experiment, best.backbone, final, **kw)
     model_path = Path(str(conversion.metrics.get("model_path", conversion.output_dir)))
