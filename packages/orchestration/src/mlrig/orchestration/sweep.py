@@ -212,8 +212,7 @@ class _Sweep:
                 except TrialPruned:
                     # A pruned trial is a normal outcome: its run ends FINISHED, marked as pruned.
                     run.set_tags({self.naming_config.tags.key("hpo", "trial_state"): "PRUNED"})
-                else:
-                    run.log_metrics({self.metric: value})
+                # (the objective is logged by _folds: the CV mean, or the curve and final scores without CV)
         except (KeyboardInterrupt, SystemExit):
             study.tell(trial, state=TrialState.FAIL)
             raise
