@@ -15,11 +15,14 @@ from mlflow.tracking import MlflowClient
 
 from mlrig.naming import detect_git_sha
 from mlrig.orchestration import DemoSummary, run_demo
+from mlrig.orchestration.demo import prepare_demo_config
 from mlrig.tracking import find_best_run_by_metric, query_runs_by_tags
 
 pytestmark = pytest.mark.slow
 
-EXPERIMENT = "mlrig_demo"  # the demo's experiment name: also the registered model's name
+# The demo under its own experiment name (also the registered model's name): the session's server is shared
+# with test_demo.py, whose demo would otherwise resume this one's sweep parents (same study keys).
+EXPERIMENT = "mlrig_results_rest"
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +30,10 @@ def demo(
     mlflow_server_uri: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[DemoSummary, MlflowClient]:
     root = tmp_path_factory.mktemp("results-rest")
+    experiment = prepare_demo_config(root) / "experiment" / "demo.yaml"
+    text = experiment.read_text(encoding="utf-8")
+    assert 'experiment_name: "mlrig_demo"' in text
+    experiment.write_text(text.replace('"mlrig_demo"', f'"{EXPERIMENT}"'), encoding="utf-8")
     summary = run_demo(root, tracking_uri=mlflow_server_uri)  # the default 6 trials: one of them is pruned
     assert summary.tracking_uri == mlflow_server_uri
     return summary, MlflowClient(tracking_uri=mlflow_server_uri)
