@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrig.orchestration import demo_data, demo_model
+from mlrig.orchestration import demo_data, demo_model, demo_pyfunc
 from mlrig.orchestration.candidates import benchmark_latencies
 from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR, ExperimentConfig, load_experiment_config
 from mlrig.orchestration.requests import TrainRequest
@@ -191,7 +191,8 @@ def _pipeline(
     )
     summary.best = best
     summary.benchmark = benchmarks.get(best.backbone)
-    final = run_final_training(timed_train, experiment, best, **kw)
+    pyfunc = demo_pyfunc.write_pyfunc_model(root / "outputs" / "cache")
+    final = run_final_training(timed_train, experiment, best, python_model=pyfunc, **kw)
     summary.final_training = final
     summary.conversion = run_conversion(demo_model.convert, experiment, best.backbone, final, **kw)
     summary.timings["stages_s"] = time.perf_counter() - t_rest
