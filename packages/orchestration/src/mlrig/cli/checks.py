@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
+
 
 @dataclass(frozen=True)
 class Check:
@@ -70,9 +72,14 @@ def run_checks(
         yield _attempt(f"experiment/{exp_file.name}", experiment)
 
     def tracking() -> str:
+        from mlrig.cli.common import check_tracking_uri
         from mlrig.tracking import resolve_tracking_uri
 
         uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
+        try:
+            check_tracking_uri(uri)
+        except click.ClickException as exc:
+            raise ValueError(exc.format_message()) from None
         db = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
         if db is not None and not Path(db).exists():
             # Opening it would create (or take over) it: the doctor looks, it never creates anything.

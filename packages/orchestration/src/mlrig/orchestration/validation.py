@@ -16,7 +16,7 @@ from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.schemas import ANY, OK, SEARCH_SPACE, Each, Leaf, Spec, unimplemented
 from mlrig.paths import MlrigError, read_yaml_config
 
-__all__ = ["ConfigReport", "ConfigValidationError", "validate_configs"]
+__all__ = ["ConfigReport", "ConfigValidationError", "section_schema", "validate_configs"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +211,11 @@ _REFERENCED: Mapping[str, tuple[Mapping[str, Spec], str | None]] = {
     "selection_config": (SELECTION_SCHEMA, "best_model_selection.yaml"),
     "final_training_config": (FINAL_TRAINING_SCHEMA, "final_training.yaml"),
 }
+
+
+def section_schema(section: str) -> Mapping[str, Spec]:
+    """The schema of an ExperimentConfig section (``hpo``, ``train``, …: the file it was read from)."""
+    return _REFERENCED[f"{section}_config"][0]
 
 
 class ConfigValidationError(OrchestrationError):
