@@ -213,12 +213,15 @@ class _UserFns:
     labels: Sequence[int]
 
 
-def _save_resolved(summary: DemoSummary, folder: Path, run_id: str | None) -> None:
-    """``resolved_config.yaml`` in ``folder`` (atomically) and as an artifact of ``run_id``."""
+def _save_resolved(summary: DemoSummary, folder: Path, run_id: str | None, store: DriveBackupStore) -> None:
+    """``resolved_config.yaml`` in ``folder`` (atomically, backed up) and as an artifact of ``run_id``."""
     import yaml
 
     path = folder / RESOLVED_CONFIG
     atomic_write_text(path, yaml.safe_dump(summary.resolved, sort_keys=False))
+    result = store.backup(path, expect="file")
+    if not result.ok:
+        logger.warning("backup of %s failed: %s", path, result.reason)
     if run_id is not None:
         log_artifact_safe(path, run_id=run_id, tracking_uri=summary.tracking_uri)
 
@@ -255,7 +258,7 @@ def _pipeline(
             store=store, state=state, tracking_uri=uri, max_trials=max_trials, progress=progress,
         )  # fmt: skip
         summary.sweeps.append(sweep)
-        _save_resolved(summary, sweep.study_dir, sweep.parent_run_id)
+        _save_resolved(summary, sweep.study_dir, sweep.parent_run_id, store)
     summary.timings["sweeps_s"] = time.perf_counter() - t_sweeps
     summary.timings["training_s"] = train_seconds
     if not stages:
@@ -276,7 +279,7 @@ def _pipeline(
     }  # fmt: skip
     step(f"final training of {best.backbone}")
     final = run_final_training(timed_train, experiment, best, **kw)
-    _save_resolved(summary, final.output_dir, final.run_id)
+    _save_resolved(summary, final.output_dir, final.run_id, store)
     step("conversion")
     conversion = run_conversion(fns.convert, experiment, best.backbone, final, **kw)
     model_path = Path(str(conversion.metrics.get("model_path", conversion.output_dir)))
