@@ -41,8 +41,8 @@ def existing_client(root: Path, config_dir: Path | None, tracking_uri: str | Non
     db = tracking_store_path(uri)
     if db is not None and not db.is_file():
         raise click.ClickException(
-            f"no MLflow store at /{str(db).lstrip('/')} (nothing has run under {root.absolute()} yet; `mlrig restore` brings "
-            "a backed-up one back)"
+            f"no MLflow store at /{str(db).lstrip('/')} (nothing has run under {root.absolute()} yet; "
+            "`mlrig restore` brings a backed-up one back)"
         )
     return tracking_client(uri)
 
@@ -56,9 +56,11 @@ def experiment_id(client: Any, name: str) -> tuple[str, str]:
     matches = [e for e in every if name.lower() in e.name.lower()]
     if len(matches) == 1:
         return str(matches[0].experiment_id), str(matches[0].name)
-    shown = ", ".join(sorted(e.name for e in (matches or every))) or "none"
-    what = "matches several" if matches else "is no MLflow experiment"
-    raise click.ClickException(f"{name!r} {what}; {'candidates' if matches else 'known'}: {shown}")
+    if matches:
+        shown = ", ".join(sorted(e.name for e in matches))
+        raise click.ClickException(f"{name!r} matches several MLflow experiments: {shown}")
+    known = ", ".join(sorted(e.name for e in every)) or "none"
+    raise click.ClickException(f"no MLflow experiment {name!r}; known: {known}")
 
 
 def _row(run: Any, metric: str | None = None) -> str:
