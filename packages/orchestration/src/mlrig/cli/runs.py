@@ -22,6 +22,7 @@ from mlrig.cli.common import (
     settled_tracking_uri,
     user_errors,
 )
+from mlrig.cli.common import status as say
 
 _STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")
 _tracking_option = click.option("--tracking-uri", default=None, help="MLflow tracking URI.")
@@ -244,7 +245,7 @@ def runs_list(
         return
     for run in found:
         click.echo(_row(run))
-    click.echo(f"{len(found)} run(s)", err=True)
+    say(f"{len(found)} run(s)")
 
 
 @runs.command("best")
