@@ -94,6 +94,8 @@ def test_runs_find_list_best(project: Path, store_uri: str) -> None:
     result = run("runs", "list", *base, "--tag", "grp=a")
     assert result.exit_code == 0 and "3 run(s)" in result.stderr and "run(s)" not in result.stdout
     assert len(result.stdout.splitlines()) == 3
+    result = run("-q", "runs", "list", *base, "--tag", "grp=a")
+    assert result.stderr == "" and len(result.stdout.splitlines()) == 3  # -q: results only
     listed = json.loads(run("runs", "list", *base, "--tag", "grp=a", "--status", "finished", "--json").stdout)
     assert sorted(r["run_name"] for r in listed) == ["run0", "run1"]
     assert all(r["tags"]["grp"] == "a" and "macro-f1" in r["metrics"] for r in listed)
