@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,11 @@ def test_doctor_names_file_key_and_line_of_a_typo(project: Path) -> None:
     result = run("doctor", "--root", str(project))
     assert f"{hpo}:{n + 1}: k_fodl: unknown key" in result.output, result.output
     assert "[ok] config keys:" in result.output  # a warning, not a failure
+
+
+@pytest.mark.slow
+def test_a_live_tracking_server_passes_the_reachability_check(tmp_path: Path, mlflow_server_uri: str) -> None:
+    result = run("experiments", "--root", str(tmp_path), "--tracking-uri", mlflow_server_uri, "--json")
+    assert result.exit_code == 0, result.output
+    assert "Default" in {e["name"] for e in json.loads(result.stdout)}
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] and os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]

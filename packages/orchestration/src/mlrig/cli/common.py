@@ -52,7 +52,8 @@ def configure(verbose: int, quiet: bool) -> None:
     VERBOSITY.update(verbose=verbose, quiet=int(quiet))
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO)[min(verbose, 1)]
     level = logging.DEBUG if verbose >= 2 else level
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # basicConfig does nothing when the root already has a handler
     if "MLFLOW_LOGGING_LEVEL" not in os.environ or VERBOSITY.get("set_mlflow_level"):
         os.environ["MLFLOW_LOGGING_LEVEL"] = logging.getLevelName(level)
         VERBOSITY["set_mlflow_level"] = 1
