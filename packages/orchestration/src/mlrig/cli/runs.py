@@ -19,6 +19,7 @@ from mlrig.cli.common import (
     json_option,
     resolve_config_dir,
     root_option,
+    settled_backup_root,
     settled_tracking_uri,
     user_errors,
 )
@@ -29,8 +30,10 @@ _tracking_option = click.option("--tracking-uri", default=None, help="MLflow tra
 
 
 def existing_client(root: Path, config_dir: Path | None, tracking_uri: str | None) -> Any:
-    """The client of the root's store, or one line when there is none (nothing is created)."""
-    from mlrig.tracking import resolve_tracking_uri, tracking_client, tracking_store_path
+    """The client of the root's store -- taken over from a reference store or restored from its backup when
+    only those exist -- or one line when there is none (nothing is created then)."""
+    from mlrig.cli.checks import open_store
+    from mlrig.tracking import resolve_tracking_uri
 
     if not root.is_dir():
         raise click.ClickException(f"project root {root.absolute()} does not exist")
@@ -39,13 +42,8 @@ def existing_client(root: Path, config_dir: Path | None, tracking_uri: str | Non
         settled_tracking_uri(root, tracking_uri), root_dir=root.absolute(), config_dir=cfg
     )
     check_tracking_uri(uri)
-    db = tracking_store_path(uri)
-    if db is not None and not db.is_file():
-        raise click.ClickException(
-            f"no MLflow store at /{str(db).lstrip('/')} (nothing has run under {root.absolute()} yet; "
-            "`mlrig restore` brings a backed-up one back)"
-        )
-    return tracking_client(uri)
+    client, _ = open_store(root.absolute(), cfg, uri, settled_backup_root(root, None), create=False)
+    return client
 
 
 def experiment_id(client: Any, name: str) -> tuple[str, str]:
