@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 
+from mlrig.cli import main
 from mlrig.orchestration.demo import prepare_demo_config
 
 USER_PROJECT = Path(__file__).with_name("user_project")
@@ -29,6 +31,10 @@ OVERRIDES = [
     "train.training.epochs=2",
 ]
 ESCAPES = re.compile(r"\x1b\[|\r")
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
 
 
 def _in_terminal(args: list[str], cwd: Path, timeout: float = 240) -> tuple[int, str, str]:
@@ -101,19 +107,36 @@ def test_sweep_runs_a_user_train_with_overrides_and_saves_the_resolved_config(tm
     settings = json.loads((root / ".mlrig" / "settings.json").read_text())
     assert settings == {"backup_root": str(root / "backup"), "tracking_uri": summary["tracking_uri"]}
     hash8 = Path(sweep["study_dir"]).name.removeprefix("study-")
-    listed = subprocess.run(
-        [*MLRIG, "runs", "list", "--root", str(root), "--experiment", "hpo-tiny", "--hash", hash8, "--json"],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    assert listed.returncode == 0, listed.stderr
+    listed = cli("runs", "list", "--root", str(root), "--experiment", "hpo-tiny", "--hash", hash8, "--json")
+    assert listed.exit_code == 0, listed.stderr
     runs = json.loads(listed.stdout)
     assert sweep["parent_run_id"] in {r["run_id"] for r in runs}
     assert all(any(v.startswith(hash8) for k, v in r["tags"].items() if k.endswith("_hash")) for r in runs)
-    doctor = subprocess.run(
-        [*MLRIG, "doctor", "--root", str(root)], capture_output=True, text=True, check=False, cwd=tmp_path
-    )
-    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    doctor = cli("doctor", "--root", str(root))
+    assert doctor.exit_code == 0, doctor.output
     assert f"[ok] backup folder: {root / 'backup'} is writable" in doctor.stdout
+
+    # the whole pipeline with the user's convert and benchmark resumes the same sweep and runs the stages
+    more = [o.replace("max_trials=2", "max_trials=3") for o in OVERRIDES]
+    args = ["-q", "pipeline", "--root", str(root), "--experiment", "demo", "--train", "my_train:train"]
+    args += [
+        "--labels",
+        "my_train:labels",
+        "--convert",
+        "my_train:convert",
+        "--benchmark",
+        "my_train:benchmark",
+    ]
+    done = cli(*args, "--python-path", str(USER_PROJECT), "--json", *more)
+    assert done.exit_code == 0, done.stderr
+    assert done.stderr == ""  # -q: no progress, no warnings
+    stages = json.loads(done.stdout)
+    final, bench = stages["final_training"], stages["benchmark"]
+    assert bench["metrics"]["latency_batch_1_ms"] == pytest.approx(1.02)  # the user's benchmark ran
+    assert (
+        yaml.safe_load((Path(final["output_dir"]) / "resolved_config.yaml").read_text())["overrides"] == more
+    )
+    assert "resolved_config.yaml" in [a.path for a in client.list_artifacts(final["run_id"])]
 
     # the printed UI hint runs as printed (up to --help: the server itself is not started)
     ui = shlex.split(summary["mlflow_ui_command"])
