@@ -93,4 +93,8 @@ def demo_table(summary: DemoSummary) -> str:
     lines.append("Timings: " + ", ".join(f"{k}={v:.1f}" for k, v in summary.timings.items()))
     lines.append(f"Backup folder: {summary.backup_root}")
     lines.append(f"Browse the runs: {summary.mlflow_ui_command}")
+    from importlib.util import find_spec
+
+    if find_spec("flask") is None:  # mlflow-skinny has no UI server
+        lines.append("  (the UI needs the full mlflow first: pip install 'mlrig-orchestration[ui]')")
     return "\n".join(lines)
