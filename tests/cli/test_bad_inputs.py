@@ -191,3 +191,9 @@ def test_an_unexpected_error_is_one_line_and_v_shows_the_traceback() -> None:
     result = CliRunner().invoke(group, ["-v", "boom"])
     assert isinstance(result.exception, ValueError)  # the traceback is kept
     configure(0, False)
+
+
+def test_v_keeps_the_traceback_of_an_mlrig_error(project: Path) -> None:
+    result = CliRunner().invoke(main, ["-v", "sweep", "--root", str(project), "--train", "nope:train"])
+    assert result.exit_code == 1 and type(result.exception).__name__ == "OrchestrationError"
+    configure(0, False)

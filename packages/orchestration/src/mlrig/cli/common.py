@@ -99,12 +99,13 @@ def one_line(exc: BaseException) -> str:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """mlrig's typed errors (any ``MlrigError``) become one line, ``Error: <Type>: <message>``, and exit
-    status 1 (no traceback); anything else reaches :class:`MlrigGroup`, which says it in one line too."""
+    status 1 (no traceback; ``-v`` keeps it); anything else reaches :class:`MlrigGroup`, which says it in
+    one line too."""
     try:
         yield
     except MlrigError as exc:
         if VERBOSITY["verbose"]:
-            logger.debug("traceback", exc_info=True)
+            raise  # -v: the traceback
         raise click.ClickException(one_line(exc)) from exc
 
 
