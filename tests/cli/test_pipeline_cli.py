@@ -112,6 +112,11 @@ def test_sweep_runs_a_user_train_with_overrides_and_saves_the_resolved_config(tm
     runs = json.loads(listed.stdout)
     assert sweep["parent_run_id"] in {r["run_id"] for r in runs}
     assert all(any(v.startswith(hash8) for k, v in r["tags"].items() if k.endswith("_hash")) for r in runs)
+    study_db = Path(sweep["study_dir"]) / "study.db"
+    stamp = study_db.stat().st_mtime_ns
+    (study,) = json.loads(cli("studies", "--root", str(root), "--json").stdout)
+    assert study["study_hash"] == hash8 and study["model"] == "tiny" and sum(study["trials"].values()) == 2
+    assert study_db.stat().st_mtime_ns == stamp and not list(study_db.parent.glob("study.db-*"))  # read only
     doctor = cli("doctor", "--root", str(root))
     assert doctor.exit_code == 0, doctor.output
     assert f"[ok] backup folder: {root / 'backup'} is writable" in doctor.stdout

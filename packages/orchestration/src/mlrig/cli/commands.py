@@ -23,7 +23,7 @@ from mlrig.cli.common import (
     root_option,
     user_errors,
 )
-from mlrig.cli.ops import cleanup_interrupted, doctor
+from mlrig.cli.ops import cleanup_interrupted, doctor, studies
 from mlrig.cli.pipeline import demo, pipeline, sweep
 from mlrig.cli.runs import experiments, runs
 
@@ -137,6 +137,7 @@ def names(root: Path, config_dir: Path | None, **kwargs: Any) -> None:
 for _command in (
     runs,
     experiments,
+    studies,
     demo,
     sweep,
     pipeline,

@@ -11,6 +11,8 @@ import click
 from mlrig.cli.backup import _backup_root_option, _tracking_option
 from mlrig.cli.common import (
     config_option,
+    emit_json,
+    json_option,
     resolve_config_dir,
     root_option,
     settled_backup_root,
@@ -99,3 +101,60 @@ def doctor(root: Path, config_dir: Path | None, tracking_uri: str | None, backup
     if problems:
         raise click.ClickException(f"{problems} problem(s) found")
     click.echo("all checks passed")
+
+
+def _study_row(db: Path) -> dict[str, Any]:
+    """One Optuna ``study.db``, read-only (no migration, no lock file): name, trials by state, best value."""
+    import sqlite3
+
+    env, model, folder = db.parts[-4], db.parts[-3], db.parts[-2]
+    row: dict[str, Any] = {"study_hash": folder.removeprefix("study-"), "model": model, "storage_env": env}
+    con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT study_name FROM studies")]
+        states = dict(con.execute("SELECT state, count(*) FROM trials GROUP BY state").fetchall())
+        direction = con.execute("SELECT direction FROM study_directions LIMIT 1").fetchone()
+        best = "MAX" if direction is None or direction[0] == "MAXIMIZE" else "MIN"
+        value = con.execute(
+            f"SELECT {best}(v.value) FROM trial_values v JOIN trials t USING (trial_id) "
+            "WHERE t.state = 'COMPLETE'"
+        ).fetchone()[0]
+    except sqlite3.Error as exc:
+        return {**row, "error": str(exc), "path": str(db.parent)}
+    finally:
+        con.close()
+    return {
+        **row,
+        "study_name": ", ".join(names),
+        "trials": states,
+        "best_value": value,
+        "path": str(db.parent),
+    }
+
+
+@click.command()
+@root_option
+@config_option
+@json_option
+def studies(root: Path, config_dir: Path | None, as_json: bool) -> None:
+    """List the Optuna studies under the root's outputs (hash as in study-<hash>, model, trials by state,
+    best value); reads the study files without changing them."""
+    from mlrig.paths import get_outputs_dir
+
+    if not root.is_dir():
+        raise click.ClickException(f"project root {root.absolute()} does not exist")
+    with user_errors():
+        outputs = get_outputs_dir(root.absolute(), resolve_config_dir(root, config_dir), "local")
+    found = [_study_row(db) for db in sorted(Path(outputs).glob("hpo/*/*/study-*/study.db"))]
+    if as_json:
+        emit_json(found)
+        return
+    for item in found:
+        trials = (
+            ", ".join(f"{n} {s.lower()}" for s, n in sorted(item.get("trials", {}).items())) or "no trials"
+        )
+        best = item.get("best_value")
+        shown = "-" if best is None else f"{best:.4f}"
+        click.echo(f"{item['study_hash']}  {item['model']:<12} {shown:>8}  {trials}  {item['path']}")
+    if not found:
+        click.echo(f"no study under {outputs}", err=True)
