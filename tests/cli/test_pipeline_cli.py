@@ -87,6 +87,7 @@ def test_sweep_runs_a_user_train_with_overrides_and_saves_the_resolved_config(tm
     # the progress went to the terminal's stderr, drawn in place
     assert "sweep tiny" in err and "\r" in err, repr(err[-500:])
     assert "Creating initial MLflow database tables" not in err and "[I " not in err  # library INFO hidden
+    assert "WARNING" not in err, err  # not even "repository root not found" (cwd is no repository)
 
     (sweep,) = summary["sweeps"]
     assert sweep["backbone"] == "tiny" and sweep["trials_run"] == 2

@@ -59,6 +59,17 @@ def configure(verbose: int, quiet: bool) -> None:
         VERBOSITY["set_mlflow_level"] = 1
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(level)
+    roots = logging.getLogger("mlrig.paths.roots")
+    if not any(isinstance(f, _NoRootFallbackNoise) for f in roots.filters):
+        roots.addFilter(_NoRootFallbackNoise())
+
+
+class _NoRootFallbackNoise(logging.Filter):
+    """Every command passes its root explicitly (``--root``), so the import-time "repository root not found;
+    falling back to the current directory" of a lower layer says nothing to a CLI user: shown with ``-v``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return bool(VERBOSITY["verbose"]) or "repository root not found" not in record.getMessage()
 
 
 def quiet_libraries() -> None:
