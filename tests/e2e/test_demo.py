@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,9 @@ def test_output_layout_and_backup(demo_run: tuple[Path, Any, Any]) -> None:
         assert stage.output_dir.is_relative_to(root / "outputs")
         assert (first.backup_root / stage.output_dir.relative_to(root)).is_dir()
     assert "latency_batch_1_ms" in first.benchmark.metrics
-    assert first.mlflow_ui_command == f"mlflow ui --backend-store-uri {first.tracking_uri}"
+    assert (
+        first.mlflow_ui_command == f"{sys.executable} -m mlflow ui --backend-store-uri {first.tracking_uri}"
+    )
 
 
 def test_best_model_is_chosen_with_the_benchmarked_latencies(demo_run: tuple[Path, Any, Any]) -> None:
