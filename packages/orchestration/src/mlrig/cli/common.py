@@ -59,6 +59,8 @@ def configure(verbose: int, quiet: bool) -> None:
         VERBOSITY["set_mlflow_level"] = 1
     for name in ("mlflow", "alembic", "optuna"):
         logging.getLogger(name).setLevel(level)
+    if not verbose:  # MLflow's tqdm bars for artifact transfers: noise beside mlrig's own progress
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     roots = logging.getLogger("mlrig.paths.roots")
     if not any(isinstance(f, _NoRootFallbackNoise) for f in roots.filters):
         roots.addFilter(_NoRootFallbackNoise())
