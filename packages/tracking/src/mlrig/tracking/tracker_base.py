@@ -252,6 +252,7 @@ class BaseTracker:
             retry=self.retry,
             background=background,
             failure_sink=self.failures,
+            tags_registry=self.naming_config.tags,
         )
 
     @contextmanager
