@@ -209,3 +209,29 @@ def test_each_wheel_imports_in_its_own_environment(
         # The console script of the installed wheel (mlrig = "mlrig.cli:main").
         help_text = _run([str(python.parent / "mlrig"), "--help"], cwd=tmp_path, env=env)
         assert "demo" in help_text and "doctor" in help_text, help_text
+
+
+@pytest.mark.parametrize("distribution", sorted(LOWER_LAYERS))
+def test_license_classifiers_urls_and_keywords_ship(artifacts: Artifacts, distribution: str) -> None:
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    package_dir = REPO_ROOT / "packages" / distribution.removeprefix("mlrig-")
+    assert (package_dir / "LICENSE").read_text() == license_text  # the copy each build ships is the repo's
+    with zipfile.ZipFile(artifacts.wheels[distribution]) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE"))
+        assert archive.read(name).decode() == license_text
+    with tarfile.open(artifacts.sdists[distribution]) as archive:
+        assert any(member.endswith("/LICENSE") and member.count("/") == 1 for member in archive.getnames())
+    for metadata in (
+        _wheel_metadata(artifacts.wheels[distribution]),
+        _sdist_metadata(artifacts.sdists[distribution]),
+    ):
+        assert metadata["License-Expression"] == "MIT"
+        classifiers = metadata.get_all("Classifier") or []
+        assert "Programming Language :: Python :: 3.11" in classifiers and "Typing :: Typed" in classifiers
+        urls = dict(line.split(", ", 1) for line in metadata.get_all("Project-URL") or [])
+        assert {"Homepage", "Repository", "Issues"} <= set(urls)
+        assert "mlops" in (metadata["Keywords"] or "")
+    if distribution == "mlrig-orchestration":  # the MLflow UI the demo's hint runs
+        wheel = _wheel_metadata(artifacts.wheels[distribution])
+        assert "ui" in (wheel.get_all("Provides-Extra") or [])
+        assert any(r.name == "mlflow" and r.marker is not None for r in _requirements(wheel))

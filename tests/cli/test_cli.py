@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def test_versions() -> None:
     result = run("versions")
     assert result.exit_code == 0
     assert "mlrig-paths 0.1.0" in result.output and "mlrig-orchestration" in result.output
+    found = json.loads(run("versions", "--json").stdout)
+    assert {"mlflow-skinny", "optuna", "python"} <= set(found) and sys.executable in found["python"]
 
 
 def test_paths_and_names(project: Path) -> None:
@@ -90,11 +93,35 @@ def test_runs_find_list_best(project: Path, store_uri: str) -> None:
     assert result.exit_code == 0, result.output
     assert "run1" in result.output and "tag_run_key_hash" in result.output
     result = run("runs", "list", *base, "--tag", "grp=a")
-    assert result.exit_code == 0 and "3 run(s)" in result.output
+    assert result.exit_code == 0 and "3 run(s)" in result.stderr and "run(s)" not in result.stdout
+    assert len(result.stdout.splitlines()) == 3
+    result = run("-q", "runs", "list", *base, "--tag", "grp=a")
+    assert result.stderr == "" and len(result.stdout.splitlines()) == 3  # -q: results only
+    listed = json.loads(run("runs", "list", *base, "--tag", "grp=a", "--status", "finished", "--json").stdout)
+    assert sorted(r["run_name"] for r in listed) == ["run0", "run1"]
+    assert all(r["tags"]["grp"] == "a" and "macro-f1" in r["metrics"] for r in listed)
+    # a key-hash or run-id prefix (what folder names show) finds the run
+    result = run("runs", "find", *base, "--run-key-hash", "0" * 8)  # three runs' hashes start so
+    assert result.exit_code == 1 and "3 runs in 'exp' match prefix '00000000'" in result.stderr
+    by_id = json.loads(run("runs", "list", *base, "--json").stdout)
+    run1 = next(r for r in by_id if r["run_name"] == "run1")
+    result = run("runs", "find", *base, "--run-id", run1["run_id"][:8], "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["run_name"] == "run1", result.output
+    result = run("runs", "find", *base, "--hash", run1["run_id"][:8])
+    assert result.exit_code == 0 and "run1" in result.stdout
+    # experiments by a unique part of their name, and the list of them
+    assert "run1" in run("runs", "best", "--root", str(project), "--tracking-uri", store_uri,
+                         "--experiment", "ex", "--metric", "macro-f1").stdout  # fmt: skip
+    experiments = json.loads(
+        run("experiments", "--root", str(project), "--tracking-uri", store_uri, "--json").stdout
+    )
+    assert {"name": "exp", "runs": 4} in [{k: e[k] for k in ("name", "runs")} for e in experiments]
     result = run("runs", "best", *base, "--metric", "macro-f1")
     assert result.exit_code == 0 and "run1" in result.output and "macro-f1=0.9" in result.output
     result = run("runs", "best", *base, "--metric", "macro-f1", "--direction", "minimize")
     assert "run0" in result.output
+    result = run("runs", "best", *base, "--metric", "macro-f1", "--tag", "grp=b")
+    assert result.exit_code == 1 and "grp=b" in result.stderr  # the tag filter is honoured, not ignored
 
 
 def test_runs_bad_input(project: Path, store_uri: str) -> None:
@@ -194,3 +221,11 @@ def test_doctor_names_file_key_and_line_of_a_typo(project: Path) -> None:
     result = run("doctor", "--root", str(project))
     assert f"{hpo}:{n + 1}: k_fodl: unknown key" in result.output, result.output
     assert "[ok] config keys:" in result.output  # a warning, not a failure
+
+
+@pytest.mark.slow
+def test_a_live_tracking_server_passes_the_reachability_check(tmp_path: Path, mlflow_server_uri: str) -> None:
+    result = run("experiments", "--root", str(tmp_path), "--tracking-uri", mlflow_server_uri, "--json")
+    assert result.exit_code == 0, result.output
+    assert "Default" in {e["name"] for e in json.loads(result.stdout)}
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] and os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,24 @@ def test_output_layout_and_backup(demo_run: tuple[Path, Any, Any]) -> None:
         assert stage.output_dir.is_relative_to(root / "outputs")
         assert (first.backup_root / stage.output_dir.relative_to(root)).is_dir()
     assert "latency_batch_1_ms" in first.benchmark.metrics
-    assert first.mlflow_ui_command == f"mlflow ui --backend-store-uri {first.tracking_uri}"
+    assert (
+        first.mlflow_ui_command == f"{sys.executable} -m mlflow ui --backend-store-uri {first.tracking_uri}"
+    )
+
+
+def test_best_model_is_chosen_with_the_benchmarked_latencies(demo_run: tuple[Path, Any, Any]) -> None:
+    root, first, second = demo_run
+    backbones = {s.backbone for s in first.sweeps}
+    # Each champion's refit checkpoint is benchmarked before selection; its latency feeds select_best_model.
+    assert len(first.benchmarks) == len(backbones) and set(first.latencies_ms) == backbones
+    assert first.best is not None and first.benchmark is not None and first.benchmark in first.benchmarks
+    assert first.latencies_ms[first.best.backbone] == first.benchmark.metrics["latency_batch_1_ms"]
+    assert set(first.best.scores) == backbones
+    cache = json.loads(
+        (root / "outputs/cache/best_model_selection/latest_best_model_selection_cache.json").read_text()
+    )
+    assert cache["selection_criteria"]["rule"] == "composite"  # the latency-weighted branch
+    assert all(b.reused for b in second.benchmarks) and second.latencies_ms == first.latencies_ms
 
 
 def test_second_run_resumes_and_reuses(demo_run: tuple[Path, Any, Any]) -> None:

@@ -210,9 +210,9 @@ def test_concurrent_demos_on_one_root(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sigkill_in_each_stage_and_the_refit_then_rerun(tmp_path: Path) -> None:
-    """A kill in the refit, final training, conversion and benchmark, then a corrupt study.db: rerun rc 0."""
+    """A kill in the refit, benchmark, final training and conversion, then a corrupt study.db: rerun rc 0."""
     root = tmp_path / "vm"
-    for where in ("refit", "final_training", "conversion", "benchmark"):
+    for where in ("refit", "benchmark", "final_training", "conversion"):  # the pipeline's order
         (root / "hanging").unlink(missing_ok=True)
         proc = subprocess.Popen(
             [sys.executable, "-c", HANG_DRIVER, str(root), where, str(TRIALS)],

@@ -123,3 +123,14 @@ def test_trial_id_and_short_run_names_round_trip() -> None:
         build_trial_id(S, -1)
     with pytest.raises(NamingError, match="study_key_hash"):
         build_trial_id("abc", 1)
+
+
+def test_a_force_new_variant_has_its_own_study_key(load_ref: Callable[[str], Any]) -> None:
+    data, hpo, train = load_ref("data/resume_tiny.yaml"), load_ref("hpo/prod.yaml"), load_ref("train.yaml")
+    first = compute_study_key_hash_v2(data, hpo, train, "distilbert")
+    assert compute_study_key_hash_v2(data, hpo, train, "distilbert", variant=1) == first  # reference key
+    second = compute_study_key_hash_v2(data, hpo, train, "distilbert", variant=2)
+    assert second != first and second == compute_study_key_hash_v2(data, hpo, train, "distilbert", variant=2)
+    for bad in (0, True, "2"):
+        with pytest.raises(NamingError, match="variant must be an integer"):
+            compute_study_key_hash_v2(data, hpo, train, "distilbert", variant=bad)  # type: ignore[arg-type]

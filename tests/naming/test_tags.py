@@ -15,9 +15,11 @@ from mlrig.naming import (
     TagKeyError,
     TagsRegistry,
     build_mlflow_tags,
+    build_system_tags,
     create_naming_context,
     load_tags_registry,
     sanitize_tag_value,
+    written_tags,
 )
 
 S = "1234abcd" * 8
@@ -122,12 +124,9 @@ def test_sweep_tags(reference_config_dir: Path, monkeypatch: pytest.MonkeyPatch)
     )
     assert tags == {
         "code.stage": "hpo_sweep",
-        "code.model": "distilbert",
-        "code.backbone": "distilbert",
-        "code.storage_env": "local",
+        "code.model": "distilbert",  # one key per fact: no code.backbone, code.execution_platform,
+        "code.storage_env": "local",  # code.created_by (mlflow.user: build_system_tags)
         "code.env": "local",
-        "code.execution_platform": "local",
-        "code.created_by": "alice",
         "code.project": "resume-ner",
         "code.study_name": "hpo_distilbert_test_v3",
         "code.output_dir": "/o/hpo",
@@ -144,7 +143,7 @@ def test_trial_and_fold_tags_take_hashes_from_context(config_dir: Path) -> None:
     tags = build_mlflow_tags(trial, config_dir=config_dir, parent_run_id="p1")
     assert tags["code.stage"] == "hpo_trial"
     assert tags["code.study_key_hash"] == S and tags["code.trial_key_hash"] == T
-    assert tags["code.hpo.trial_number"] == "4" and tags["trial_number"] == "4"
+    assert tags["code.hpo.trial_number"] == "4" and "trial_number" not in tags
     assert tags["code.trial_id"] == "trial_4" and tags["code.parent_run_id"] == "p1"
     assert "code.variant" not in tags and "code.run_type" not in tags
     trial_key = f"hpo:distilbert:study_{S}:trial_4"
@@ -245,3 +244,36 @@ def test_sanitize_tag_value() -> None:
 def test_sanitize_tag_value_reads_max_length_from_config(config_dir: Path) -> None:
     (config_dir / "mlflow.yaml").write_text("naming:\n  tags: {max_length: 8}\n")
     assert sanitize_tag_value("abcdefghijk", max_length=None, config_dir=config_dir) == "abcde..."
+
+
+def test_written_tags_keep_mlflow_system_keys_and_drop_foreign_namespaces(reference_config_dir: Path) -> None:
+    """The reference tags.yaml still loads with its mlflow.runType / azureml.* keys, but a local store gets
+    neither: the run type is code.run_type, Azure ML tags only go to an azureml:// store."""
+    registry = load_tags_registry(reference_config_dir)
+    assert registry.key("mlflow", "run_type") == "mlflow.runType"  # loads unchanged
+    local = registry.run_type_tags("sweep", "sqlite:////x/mlflow.db")
+    assert local == {"code.run_type": "sweep"}
+    azure = registry.run_type_tags("sweep", "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s")
+    assert azure == {"code.run_type": "sweep", "azureml.runType": "sweep", "azureml.sweep": "true"}
+    tags = {"mlflow.runType": "sweep", "mlflow.parentRunId": "p", "mlflow.user": "u", "code.stage": "s"}
+    assert written_tags(tags, "http://127.0.0.1:5000") == {
+        "mlflow.parentRunId": "p",
+        "mlflow.user": "u",
+        "code.stage": "s",
+    }
+
+
+def test_system_tags(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USER", "alice")
+    registry = load_tags_registry(config_dir)
+    tags = build_system_tags(registry, git_commit="a" * 40, source_name="train.py")
+    assert tags == {
+        "mlflow.user": "alice",
+        "mlflow.source.name": "train.py",
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.git.commit": "a" * 40,
+    }
+    monkeypatch.delenv("USER")
+    monkeypatch.delenv("USERNAME", raising=False)
+    without = build_system_tags(registry)
+    assert "mlflow.source.git.commit" not in without and without["mlflow.user"]

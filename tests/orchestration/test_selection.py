@@ -192,6 +192,15 @@ def test_best_model_by_metric_then_by_latency(store: Store) -> None:
     # With latencies (min-max normalised): small is 10x slower and 0.7 of the score goes to speed.
     best = select_best_model(champs, scoring, latencies_ms={"tiny": 1.0, "small": 10.0})
     assert best.backbone == "tiny" and set(best.scores) == {"tiny", "small"}
+    lat = {"tiny": 1.0, "small": 10.0}
+    double = {"f1_weight": 0.6, "latency_weight": 1.4}
+    assert select_best_model(champs, {"scoring": double}, latencies_ms=lat).scores == pytest.approx(
+        {"tiny": 0.7, "small": 0.3}
+    )
+    raw = {"scoring": {**double, "normalize_weights": False}}
+    assert select_best_model(champs, raw, latencies_ms=lat).scores == pytest.approx(
+        {"tiny": 1.4, "small": 0.6}
+    )
     # A latency missing for one champion: the metric alone decides.
     assert select_best_model(champs, scoring, latencies_ms={"tiny": 1.0}).backbone == "small"
 
@@ -225,4 +234,62 @@ def test_latencies_come_from_the_benchmark_stage(store: Store) -> None:
     )
     assert best.backbone == "tiny"
     assert benchmark_latencies(store.client, "other", [tiny], cfg, tags=tags) == {}
+    # Only runs carrying every required metric count (none here carries throughput).
+    cfg["benchmark"]["required_metrics"] = ["latency_batch_1_ms", "throughput_samples_per_sec"]
+    assert benchmark_latencies(store.client, "exp", [tiny, small], cfg, tags=tags) == {}
     assert dataclasses.replace(best, scores={}) == tiny
+
+
+@pytest.mark.parametrize(
+    ("small", "rule", "winner"),
+    [
+        (0.50, {}, "small"),  # no thresholds: the scoring (here the metric alone) decides
+        (0.50, {"accuracy_threshold": None, "min_accuracy_gain": None}, "small"),
+        (0.50, {"accuracy_threshold": 0.015}, "small"),  # relative: 0.01 > 1.5% of 0.50
+        (0.50, {"accuracy_threshold": 0.015, "use_relative_threshold": False}, "tiny"),  # absolute
+        (0.50, {"min_accuracy_gain": 0.02}, "small"),  # small is 2.04% better than tiny: worth it
+        (0.50, {"min_accuracy_gain": 0.03}, "tiny"),
+        # The reference's defaults together: a 1% gap is close by the relative threshold (the reference's
+        # conjunction of both never let the faster model win).
+        (
+            0.495,
+            {"accuracy_threshold": 0.015, "use_relative_threshold": True, "min_accuracy_gain": 0.02},
+            "tiny",
+        ),
+        (0.60, {"accuracy_threshold": 0.015, "min_accuracy_gain": 0.02}, "small"),
+    ],
+)
+def test_hpo_selection_thresholds_prefer_the_faster_of_close_models(
+    store: Store, small: float, rule: dict[str, Any], winner: str
+) -> None:
+    exp = store.client.create_experiment("exp-benchmark")
+    tiny_c, small_c = _champ("tiny", 0.49), _champ("small", small)
+    for champ, ms in ((tiny_c, 1.0), (small_c, 10.0)):
+        tags = {"code.study_key_hash": champ.study_key_hash, "code.trial_key_hash": champ.trial_key_hash}
+        run = store.client.create_run(exp, tags=tags)
+        store.client.log_metric(run.info.run_id, "latency_batch_1_ms", ms)
+        store.client.set_terminated(run.info.run_id)
+    lat = benchmark_latencies(store.client, "exp", [tiny_c, small_c], {}, tags=load_tags_registry())
+    assert lat == {"tiny": 1.0, "small": 10.0}
+    metric_only = {"scoring": {"f1_weight": 1.0, "latency_weight": 0.0}}
+    best = select_best_model([tiny_c, small_c], metric_only, latencies_ms=lat, hpo_selection=rule)
+    assert best.backbone == winner
+    # Without latencies the thresholds cannot apply: the most accurate model wins.
+    assert select_best_model([tiny_c, small_c], metric_only, hpo_selection=rule).backbone == "small"
+
+
+def test_hpo_selection_thresholds_honour_minimize_and_refuse_bad_values() -> None:
+    lo, hi = dataclasses.replace(_champ("tiny", 0.51), direction="minimize"), _champ("small", 0.50)
+    hi = dataclasses.replace(hi, direction="minimize")
+    lat = {"tiny": 1.0, "small": 5.0}
+    # small has the lower loss by 0.01 (2% of 0.50): close within 3%, not within 1%.
+    assert (
+        select_best_model([lo, hi], {}, latencies_ms=lat, hpo_selection={"accuracy_threshold": 0.03}).backbone
+        == "tiny"
+    )
+    assert (
+        select_best_model([lo, hi], {}, latencies_ms=lat, hpo_selection={"accuracy_threshold": 0.01}).backbone
+        == "small"
+    )
+    with pytest.raises(OrchestrationError, match=r"selection\.accuracy_threshold must be a number"):
+        select_best_model([lo, hi], {}, latencies_ms=lat, hpo_selection={"accuracy_threshold": "1%"})

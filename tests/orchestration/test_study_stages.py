@@ -10,8 +10,14 @@ from typing import Any
 
 import optuna
 import pytest
+from mlflow.tracking import MlflowClient
 
-from mlrig.naming import compute_exec_fp
+from mlrig.naming import (
+    build_mlflow_run_key,
+    build_mlflow_run_key_hash,
+    compute_exec_fp,
+    create_naming_context,
+)
 from mlrig.orchestration import (
     BenchmarkRequest,
     Champion,
@@ -27,6 +33,7 @@ from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR
 from mlrig.orchestration.folds import load_or_create_fold_splits
 from mlrig.orchestration.search_space import build_pruner
 from mlrig.orchestration.study import open_study
+from mlrig.tracking import find_in_mlflow_index, find_mlflow_run
 
 HPO: dict[str, Any] = {
     "objective": {"metric": "m", "direction": "maximize"},
@@ -85,11 +92,12 @@ def test_force_new_opens_a_fresh_study_beside_the_old_one(tmp_path: Path) -> Non
     _finish_one_trial(old.study)
     fresh = open_study(tmp_path, _hpo(run={"mode": "force_new"}), "tiny", seed=1)
     assert (fresh.study_name, fresh.fresh, fresh.resumed, fresh.done_trials) == ("s_2", True, False, 0)
+    assert (old.variant, fresh.variant) == (1, 2)
     assert fresh.storage_path == old.storage_path  # beside the old one, in the same study.db
     _finish_one_trial(fresh.study)
     # reuse_if_exists (the default) resumes the newest study; the old one is untouched.
     again = open_study(tmp_path, HPO, "tiny", seed=1)
-    assert (again.study_name, again.fresh, again.done_trials) == ("s_2", False, 1)
+    assert (again.study_name, again.fresh, again.done_trials, again.variant) == ("s_2", False, 1, 2)
     names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{old.storage_path}")}
     assert names == {"s", "s_2"}
     assert open_study(tmp_path, _hpo(run={"mode": "force_new"}), "tiny", seed=1).study_name == "s_3"
@@ -129,6 +137,30 @@ def test_force_new_sweep_gets_its_own_parent_run(
     assert fresh.parent_run_id not in (None, first.parent_run_id)
     assert fresh.study_name != first.study_name and fresh.study_dir == first.study_dir
     assert [t.number for t in fresh.trials] == [0] and not fresh.resumed
+    # Its own identity: the variant feeds the study key hash, so trial 0 of each study has its own run
+    # key, index entry and trial folder, and the finder returns each study's own run.
+    assert fresh.study_key_hash not in (first.study_key_hash, "")
+    trial_dirs = {first.trials[0].trial_dir, fresh.trials[0].trial_dir}
+    assert len(trial_dirs) == 2 and all((d / "trial_meta.json").is_file() for d in trial_dirs)
+    client = MlflowClient(tracking_uri=sqlite_tracking_uri)
+    keys = set()
+    for sweep in (first, fresh):
+        ctx = create_naming_context(
+            "hpo", "tiny", environment="local", study_key_hash=sweep.study_key_hash, trial_number=0
+        )
+        key_hash = build_mlflow_run_key_hash(build_mlflow_run_key(ctx))
+        keys.add(key_hash)
+        entry = find_in_mlflow_index(root, key_hash, tracking_uri=sqlite_tracking_uri, config_dir=cfg)
+        assert entry is not None and entry["run_id"] == sweep.trials[0].run_id
+        found = find_mlflow_run(
+            sweep.experiment_name, context=ctx, root_dir=root, config_dir=cfg, client=client
+        )
+        assert found.run_id == sweep.trials[0].run_id
+    assert len(keys) == 2
+    # Resuming (reuse_if_exists) continues the newest study under the same identity and parent run.
+    again = run_local_hpo_sweep(_train, exp, "tiny", tracking_uri=sqlite_tracking_uri, max_trials=2, **kw)
+    assert (again.study_key_hash, again.parent_run_id) == (fresh.study_key_hash, fresh.parent_run_id)
+    assert [t.number for t in again.trials] == [1]
 
 
 def _champion(study: str = "c" * 64) -> Champion:

@@ -20,6 +20,7 @@ from mlrig.tracking import (
     build_tag_filter,
     find_best_run_by_metric,
     group_runs_by_variant,
+    objective_of,
     query_runs_by_tags,
     search_runs_all,
 )
@@ -200,3 +201,12 @@ def test_group_runs_by_variant_keeps_order(client: MlflowClient, experiment_id: 
         "2": [ids[2]],
     }
     assert list(group_runs_by_variant(runs, default="none")) == ["1", "none", "2"]
+
+
+def test_objective_of_is_the_one_reading_of_the_objective() -> None:
+    assert objective_of({}) == ("macro-f1", "maximize")
+    assert objective_of({"objective": {"metric": "loss", "direction": "Minimize"}}) == ("loss", "minimize")
+    assert objective_of({"objective": {"goal": "minimize"}}) == ("macro-f1", "minimize")  # legacy alias
+    assert objective_of({"objective": {"direction": "maximize", "goal": "minimize"}})[1] == "maximize"
+    with pytest.raises(TrackingError, match=r"objective\.direction.*'up'"):
+        objective_of({"objective": {"direction": "up"}})

@@ -78,7 +78,8 @@ def test_training_run_tags_params_artifacts(
     assert run.info.run_name == build_mlflow_run_name(ctx, reference_config_dir)
     expected_tags = build_mlflow_tags(ctx, output_dir=tmp_path, config_dir=reference_config_dir)
     assert expected_tags.items() <= run.data.tags.items()
-    assert run.data.tags["mlflow.runType"] == "training" and run.data.tags["training_type"] == "final"
+    assert run.data.tags["code.run_type"] == "training" and run.data.tags["training_type"] == "final"
+    assert "mlflow.runType" not in run.data.tags and "backbone" not in run.data.tags  # code.model says it
     assert handle.run_key_hash == expected_tags["code.run_key_hash"]
     assert run.data.params == {
         "learning_rate": "2e-05",
@@ -190,7 +191,8 @@ def test_benchmark_lineage_tags_and_metrics(tmp_path: Path, sqlite_tracking_uri:
         tags["code.lineage.parent_training_run_id"] == trial_run
         and tags["code.lineage.parent_kind"] == "trial"
     )
-    assert tags["mlflow.runType"] == "benchmark" and tags["benchmark_key"] == "k1"
+    assert tags["code.run_type"] == "benchmark" and tags["benchmark_key"] == "k1"
+    assert not any(k.startswith("azureml.") or k == "mlflow.runType" for k in tags)  # a local store
     assert tags["code.stage"] == "benchmarking" and tags["code.trial_key_hash"] == TRIAL
     assert any("not-a-run-id" in f for f in tracker.failures)
     assert run.data.metrics == {
@@ -229,7 +231,11 @@ def test_conversion_artifacts_and_metrics(
         "smoke_test_passed": 1.0,
     }
     assert run.data.params["onnx_opset_version"] == "17" and run.data.params["quantization"] == "none"
-    assert run.data.tags["source_training_run"] == "b" * 32 and run.data.tags["conversion_type"] == "onnx"
+    # one key for the source training run (a link to it in the description the UI shows)
+    assert run.data.tags["code.lineage.final_training_run_id"] == "b" * 32
+    assert "source_training_run" not in run.data.tags and "code.parent_run_id" not in run.data.tags
+    assert f"#/runs/{'b' * 32}" in run.data.tags["mlflow.note.content"]
+    assert run.data.tags["conversion_type"] == "onnx"
     assert artifact_files(client, handle.run_id) == {"onnx_model/model.onnx", "conversion_log.txt"}
 
 
@@ -336,7 +342,9 @@ def test_sweep_tree_on_sqlite(sqlite_tracking_uri: str, tmp_path: Path) -> None:
     assert sweep_run.data.tags["best_trial_run_id"] == runs[f"trial_{best}"].info.run_id
     assert sweep_run.data.tags["code.refit_planned"] == "true"
     assert (
-        sweep_run.data.params["max_trials"] == "2" and sweep_run.data.params["primary_metric"] == "macro-f1"
+        sweep_run.data.params["max_trials"] == "2"
+        and sweep_run.data.params["primary_metric"] == "macro-f1"
+        and sweep_run.data.params["objective_goal"] == "maximize"
     )
 
 

@@ -112,7 +112,7 @@ def test_run_tree_through_rest_and_three_calls_per_trial(
     assert all(r["info"]["status"] == "FINISHED" for r in runs)
     root = by_id[sweep.run_id]
     assert root["info"]["run_name"] == build_mlflow_run_name(_ctx(stage="hpo_sweep"), cfg)
-    assert _tags(root)["code.stage"] == "hpo_sweep" and _tags(root)["mlflow.runType"] == "sweep"
+    assert _tags(root)["code.stage"] == "hpo_sweep" and _tags(root)["code.run_type"] == "sweep"
     children = [r for r in runs if _tags(r).get("mlflow.parentRunId") == sweep.run_id]
     trials = [r for r in children if _tags(r)["code.stage"] == "hpo_trial"]
     refits = [r for r in children if _tags(r)["code.stage"] == "hpo_refit"]
@@ -128,7 +128,8 @@ def test_run_tree_through_rest_and_three_calls_per_trial(
         assert {_tags(f)["code.stage"] for f in folds} == {"hpo_trial_fold"}
     refit_tags = _tags(refits[0])
     assert refit_tags["code.refit.of_trial_run_id"] == tracker.trial_run_ids[best]
-    assert refit_tags["code.run_type"] == "refit" and refit_tags["mlflow.runType"] == "refit"
+    assert refit_tags["code.run_type"] == "refit"
+    assert not any(k == "mlflow.runType" or k.startswith("azureml.") for r in runs for k in _tags(r))
     assert _tags(root)["best_trial_run_id"] == tracker.trial_run_ids[best]
 
 

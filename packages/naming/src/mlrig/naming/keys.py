@@ -259,12 +259,17 @@ def build_hpo_study_key_v2(
     eval_fingerprint: str,
     include_code_version: bool = False,
     code_version: str | None = None,
+    variant: int = 1,
 ) -> str:
     """Study key v2: data identity + bound data/eval fingerprints, HPO setup, training budget, model.
 
     With ``include_code_version`` the key also binds ``code_version`` (default: ``git rev-parse HEAD``; a
-    failing git raises instead of hashing a placeholder).
+    failing git raises instead of hashing a placeholder). ``variant`` > 1 (the n-th study of the same
+    settings, made by ``run.mode: force_new``) is bound as ``"variant": n``; variant 1 leaves the key as the
+    reference wrote it.
     """
+    if isinstance(variant, bool) or not isinstance(variant, int) or variant < 1:
+        raise HashInputError(f"study variant must be an integer >= 1, got {variant!r}")
     data = _mapping(data_config, "data_config")
     hpo = _mapping(hpo_config, "hpo_config")
     train = _mapping(train_config, "train_config")
@@ -284,6 +289,7 @@ def build_hpo_study_key_v2(
         },
         "hpo": {
             "search_space": hpo.get("search_space", {}),
+            # Hashed raw, as the reference did (not parsed: mlrig.tracking.objective_of reads the objective).
             "objective": {
                 "metric": objective.get("metric", "macro-f1"),
                 "direction": objective.get("direction", "maximize"),
@@ -306,6 +312,8 @@ def build_hpo_study_key_v2(
     }
     if include_code_version:
         payload["code_version"] = code_version if code_version is not None else _git_head()
+    if variant > 1:
+        payload["variant"] = variant
     return canonical_json(payload, what="study_key_v2")
 
 
@@ -315,11 +323,13 @@ def compute_study_key_hash_v2(
     train_config: Mapping[str, Any] | None,
     model: str,
     config_dir: object = None,
+    *,
+    variant: int = 1,
 ) -> str:
     """The production study key hash: v2 key with ``compute_data_fingerprint`` and ``derive_eval_config``.
 
     Raises (never returns ``None``) when an input cannot be hashed. ``config_dir`` is accepted for signature
-    compatibility with the reference and not used.
+    compatibility with the reference and not used. ``variant``: see :func:`build_hpo_study_key_v2`.
     """
     data_fp = compute_data_fingerprint(data_config or _EMPTY)
     eval_fp = compute_eval_fingerprint(derive_eval_config(train_config, hpo_config))
@@ -330,6 +340,7 @@ def compute_study_key_hash_v2(
         model,
         data_fingerprint=data_fp,
         eval_fingerprint=eval_fp,
+        variant=variant,
     )
     return build_hpo_study_key_hash(key)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mlrig.naming._files import config_file, read_default_file, read_file
 from mlrig.naming._patterns import CONTROL_CHARS, HEX_ID
@@ -17,14 +18,40 @@ from mlrig.naming.mlflow_config import get_mlflow_settings
 from mlrig.naming.run_keys import build_mlflow_run_key, build_mlflow_run_key_hash
 
 if TYPE_CHECKING:
-    from typing import Any, Final
+    from typing import Any
 
     from mlrig.naming.config import NamingConfig
 
-__all__ = ["TagsRegistry", "build_mlflow_tags", "load_tags_registry", "sanitize_tag_value"]
+__all__ = [
+    "TagsRegistry",
+    "build_mlflow_tags",
+    "build_system_tags",
+    "load_tags_registry",
+    "sanitize_tag_value",
+    "written_tags",
+]
+
+logger = logging.getLogger(__name__)
 
 
 TAGS_FILE: Final = "tags.yaml"
+# MLflow's standard system tags (mlflow.utils.mlflow_tags): the only "mlflow." keys mlrig writes. Any other
+# key in MLflow's reserved namespace (the reference's mlflow.runType) is dropped by written_tags.
+MLFLOW_SYSTEM_TAGS: Final = frozenset(
+    {
+        "mlflow.parentRunId",
+        "mlflow.runName",
+        "mlflow.user",
+        "mlflow.source.name",
+        "mlflow.source.type",
+        "mlflow.source.git.commit",
+        "mlflow.source.git.branch",
+        "mlflow.source.git.repoURL",
+        "mlflow.note.content",
+    }
+)
+# Foreign namespaces: written only to the store that owns them.
+FOREIGN_NAMESPACES: Final = {"azureml.": ("azureml:",)}
 # Identity values are never truncated (a cut id is useless for lookups); past this size they are rejected.
 MAX_IDENTITY_TAG_LENGTH: Final = 5000
 
@@ -49,6 +76,15 @@ class TagsRegistry:
             if isinstance(key, str)
         }
         object.__setattr__(self, "_flat", flat)
+
+    def run_type_tags(self, run_type: str, tracking_uri: str | None = None) -> dict[str, str]:
+        """The run-type tags of a run: ``code.run_type`` (``process.run_type``), plus the Azure ML ones
+        (``azureml.runType``; ``azureml.sweep`` on a sweep) when ``tracking_uri`` is an Azure ML store."""
+        tags = {self.key("process", "run_type"): run_type}
+        tags[self.key("azureml", "run_type")] = run_type
+        if run_type == "sweep":
+            tags[self.key("azureml", "sweep")] = "true"
+        return written_tags(tags, tracking_uri)
 
     def key(self, section: str, name: str) -> str:
         """The tag key of ``section.name``; unknown → :class:`TagKeyError`."""
@@ -227,12 +263,12 @@ def build_mlflow_tags(
     text("process", "stage", stage)
     if context.process_type == "hpo_refit":
         text("process", "run_type", "refit")
+    # One key per fact: the model is code.model (what the queries read; code.backbone/backbone are not
+    # written), the environment code.env (the finder's key; not code.execution_platform), the user
+    # mlflow.user (build_system_tags; not code.created_by).
     text("process", "model", context.model)
-    text("process", "backbone", context.model)
     text("process", "storage_env", context.storage_env)
     text("process", "env", context.environment)
-    text("process", "execution_platform", context.environment)
-    text("process", "created_by", os.environ.get("USER") or os.environ.get("USERNAME") or "system")
     text("process", "project", project_name or settings.project_name)
     if context.study_name:
         text("study", "name", context.study_name)
@@ -246,8 +282,7 @@ def build_mlflow_tags(
     if context.parent_training_id:
         ident("legacy", "parent_training_id", context.parent_training_id)
     if context.trial_number is not None and context.process_type in ("hpo", "hpo_refit"):
-        tags[key("hpo", "trial_number")] = str(context.trial_number)
-        tags[key("legacy", "trial_number")] = str(context.trial_number)
+        tags[key("hpo", "trial_number")] = str(context.trial_number)  # not the reference's bare trial_number
     if context.benchmark_config_hash:
         ident("legacy", "benchmark_config_hash", context.benchmark_config_hash)
     if output_dir:
@@ -277,3 +312,63 @@ def build_mlflow_tags(
     if run_key_hash:
         tags[key("grouping", "run_key_hash")] = _hash_arg("run_key_hash", run_key_hash, None) or ""
     return tags
+
+
+def written_tags(tags: Mapping[str, str], tracking_uri: str | None = None) -> dict[str, str]:
+    """``tags`` without the keys mlrig must not write to ``tracking_uri``'s store: keys in MLflow's reserved
+    ``mlflow.`` namespace other than its standard system tags, and ``azureml.`` keys unless the store is
+    ``azureml://``. The one place that decides which keys reach a store (the trackers call it on every run).
+    """
+    uri = (tracking_uri or "").lower()
+    out: dict[str, str] = {}
+    for tag, value in tags.items():
+        if tag.startswith("mlflow.") and tag not in MLFLOW_SYSTEM_TAGS:
+            logger.debug("tag %s dropped: not an MLflow system tag", tag)
+            continue
+        foreign = next((p for ns, p in FOREIGN_NAMESPACES.items() if tag.startswith(ns)), None)
+        if foreign is not None and not uri.startswith(foreign):
+            logger.debug("tag %s dropped: the store %s is not %s", tag, tracking_uri, foreign[0])
+            continue
+        out[tag] = value
+    return out
+
+
+def build_system_tags(
+    registry: TagsRegistry,
+    *,
+    git_commit: str | None = None,
+    source_name: str | None = None,
+    source_type: str = "LOCAL",
+) -> dict[str, str]:
+    """MLflow's standard system tags, which ``MlflowClient.create_run`` (unlike the fluent API) does not set:
+    ``mlflow.user`` (``$USER``, ``$USERNAME``, else the login name, else ``system``), ``mlflow.source.name``
+    (``source_name``, else the running program), ``mlflow.source.type`` and ``mlflow.source.git.commit``
+    (when ``git_commit`` is given; :func:`mlrig.naming.detect_git_sha` finds it)."""
+    key = registry.key
+    tags = {
+        key("mlflow", "user"): _user(),
+        key("mlflow", "source_name"): source_name or _program(),
+        key("mlflow", "source_type"): source_type,
+    }
+    if git_commit:
+        tags[key("mlflow", "source_git_commit")] = git_commit
+    return tags
+
+
+def _user() -> str:
+    name = os.environ.get("USER") or os.environ.get("USERNAME")
+    if not name:
+        try:
+            import getpass
+
+            name = getpass.getuser()
+        except (OSError, KeyError, ImportError):
+            name = None
+    return name or "system"
+
+
+def _program() -> str:
+    import sys
+
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return Path(argv0).name if argv0 not in ("", "-c", "-m") else "python"

@@ -8,18 +8,29 @@ from typing import Any
 
 import click
 
-from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
-from mlrig.paths import MlrigError
+from mlrig.cli.common import (
+    check_tracking_uri,
+    config_option,
+    one_line,
+    remember,
+    resolve_config_dir,
+    root_option,
+    settled_backup_root,
+    settled_tracking_uri,
+    show_progress,
+    user_errors,
+)
 
 _tracking_option = click.option("--tracking-uri", default=None, help="MLflow tracking URI.")
 
 
 def _backup_target(root: Path, cfg: Path, backup_root: Path | None) -> Path:
-    """``--backup-root``, else ``<root>/backup`` when the root has one (what the demo uses), else the Drive
-    folder of paths.yaml."""
+    """``--backup-root``, else the one the root remembers (written by the first demo, sweep or backup), else
+    ``<root>/backup`` when the root has one (what the demo uses), else the Drive folder of paths.yaml."""
     from mlrig.paths import get_drive_backup_base
 
     demo_default = root / "backup"
+    backup_root = settled_backup_root(root, backup_root)
     target = backup_root or (demo_default if demo_default.is_dir() else get_drive_backup_base(cfg))
     if target is None:
         raise click.ClickException("no backup root: pass --backup-root or configure drive: in paths.yaml")
@@ -40,7 +51,10 @@ def _state(root: Path, config_dir: Path | None, backup_root: Path | None, tracki
 
     cfg = resolve_config_dir(root, config_dir)
     target = _backup_target(root, cfg, backup_root)
-    uri = resolve_tracking_uri(tracking_uri, root_dir=root.absolute(), config_dir=cfg)
+    uri = resolve_tracking_uri(
+        settled_tracking_uri(root, tracking_uri), root_dir=root.absolute(), config_dir=cfg
+    )
+    check_tracking_uri(uri)
     return ProjectState(root.absolute(), target, uri, config_dir=cfg)
 
 
@@ -68,7 +82,7 @@ class _Bars:
     """A progress bar per part on stderr when it is a terminal; nothing otherwise."""
 
     def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
+        self.tty = show_progress()
         self.bar: Any = None
 
     def __call__(self, progress: Any) -> None:
@@ -113,6 +127,8 @@ def _whole_state(
     )
     if failed:
         raise click.ClickException(f"{action} failed for {', '.join(p.name for p, _ in failed)}")
+    if action == "backup":
+        remember(root, backup_root=state.backup_root, tracking_uri=state.tracking_uri)
 
 
 def _one_or_all(
@@ -207,10 +223,8 @@ def verify(
             if not state.backup_root.is_dir():
                 raise click.ClickException(f"backup folder {state.backup_root} does not exist")
             reports = [(p.name, r) for p, r in state.verify_all(checksum=checksum)]
-    except (MlrigError, OSError, click.ClickException) as exc:
-        message = (
-            exc.format_message() if isinstance(exc, click.ClickException) else f"{type(exc).__name__}: {exc}"
-        )
+    except Exception as exc:  # any error is exit 2: 1 means "differs"
+        message = exc.format_message() if isinstance(exc, click.ClickException) else one_line(exc)
         click.echo(f"Error: {message}", err=True)
         sys.exit(2)
     for name, report in reports:

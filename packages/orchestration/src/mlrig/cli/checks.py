@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
+
 
 @dataclass(frozen=True)
 class Check:
@@ -70,9 +72,14 @@ def run_checks(
         yield _attempt(f"experiment/{exp_file.name}", experiment)
 
     def tracking() -> str:
+        from mlrig.cli.common import check_tracking_uri
         from mlrig.tracking import resolve_tracking_uri
 
         uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
+        try:
+            check_tracking_uri(uri)
+        except click.ClickException as exc:
+            raise ValueError(exc.format_message()) from None
         db = uri.removeprefix("sqlite:///") if uri.startswith("sqlite:///") else None
         if db is not None and not Path(db).exists():
             # Opening it would create (or take over) it: the doctor looks, it never creates anything.
@@ -100,12 +107,13 @@ def run_checks(
 
 
 def open_store(
-    root: Path, config_dir: Path, tracking_uri: str | None, backup_root: Path | None
+    root: Path, config_dir: Path, tracking_uri: str | None, backup_root: Path | None, *, create: bool = True
 ) -> tuple[Any, Any]:
     """The MLflow client of the project's store and its :class:`~mlrig.tracking.StoreTakeover`.
 
     A reference-layout store on the Drive is taken over first (copied to ``<root>/mlruns/mlflow.db``) unless
     a local store or mlrig's own backup of one exists; ``backup_root`` defaults to paths.yaml's drive folder.
+    Without ``create`` a root with none of these is refused in one line instead of getting an empty store.
     """
     from mlrig.paths import get_drive_backup_base
     from mlrig.storage import BackupError, DriveBackupStore
@@ -117,6 +125,11 @@ def open_store(
     db = (root / "mlruns" / "mlflow.db").resolve()
     backup = DriveBackupStore(root, Path(target), outputs_dir=db.parent) if target is not None else None
     takeover = take_over_reference_store(root, config_dir, tracking_uri=uri, backup=backup)
+    if takeover.action == "none" and not create:  # opening the client would create an empty store
+        raise click.ClickException(
+            f"no MLflow store at {takeover.store} (nothing has run under {root} yet, and there is no backup "
+            "or reference store to bring back)"
+        )
     if takeover.action == "backup" and backup is not None:
         # restore first: opening the client now would create an empty store beside the good backup
         result = backup.restore(db, expect="file")

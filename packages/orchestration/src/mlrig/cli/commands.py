@@ -6,88 +6,61 @@ needs when it runs, so ``mlrig --help`` never loads mlflow, optuna or ``mlrig.or
 
 from __future__ import annotations
 
-import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mlrig.cli.backup import backup, restore, verify
-from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
-from mlrig.cli.ops import cleanup_interrupted, doctor, runs
+from mlrig.cli.common import (
+    MlrigGroup,
+    config_option,
+    configure,
+    emit_json,
+    json_option,
+    resolve_config_dir,
+    root_option,
+    user_errors,
+)
+from mlrig.cli.ops import cleanup_interrupted, doctor, studies
+from mlrig.cli.pipeline import demo, pipeline, sweep
+from mlrig.cli.runs import experiments, runs
 
 __all__ = ["main"]
 
 _DISTRIBUTIONS = ("mlrig-paths", "mlrig-naming", "mlrig-storage", "mlrig-tracking", "mlrig-orchestration")
 
 
-@click.group()
+@click.group(cls=MlrigGroup)
 @click.version_option(package_name="mlrig-orchestration", prog_name="mlrig")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug) and tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no progress, no warnings.")
+def main(verbose: int, quiet: bool) -> None:
     """mlrig: experiment plumbing for ML pipelines (paths, storage, naming, tracking, orchestration)."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure(verbose, quiet)
 
 
 @main.command()
-def versions() -> None:
-    """Print the installed mlrig package versions."""
-    from importlib.metadata import version
+@json_option
+def versions(as_json: bool) -> None:
+    """Print the installed mlrig package versions, mlflow, optuna and Python."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
 
-    for dist in _DISTRIBUTIONS:
-        click.echo(f"{dist} {version(dist)}")
-
-
-@main.command()
-@root_option
-@config_option
-@click.option("--max-trials", type=click.IntRange(min=1), default=None, help="Override sampling.max_trials.")
-@click.option(
-    "--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite under <root>/mlruns)."
-)
-@click.option(
-    "--backup-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder standing in for the Drive mount (default: <root>/backup).",
-)
-def demo(
-    root: Path,
-    config_dir: Path | None,
-    max_trials: int | None,
-    tracking_uri: str | None,
-    backup_root: Path | None,
-) -> None:
-    """Run the whole pipeline on a small numpy model: sweep → selection → final training → conversion →
-    benchmark. Running it again resumes and reuses instead of duplicating."""
-    from mlrig.cli.report import demo_table
-    from mlrig.orchestration import run_demo
-
-    bars: dict[str, Any] = {}
-
-    def progress(backbone: str, done: int, total: int) -> None:
-        bar = bars.get(backbone)
-        if bar is None:
-            bar = click.progressbar(length=total, label=f"sweep {backbone:<8}", show_pos=True)
-            bar.__enter__()
-            bars[backbone] = bar
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-
-    with user_errors():
-        summary = run_demo(
-            root,
-            config_dir=config_dir,
-            tracking_uri=tracking_uri,
-            backup_root=backup_root,
-            max_trials=max_trials,
-            progress=progress,
-        )
-    for bar in bars.values():
-        bar.__exit__(None, None, None)
-    click.echo(demo_table(summary))
+    found: dict[str, str] = {}
+    for dist in (*_DISTRIBUTIONS, "mlflow", "mlflow-skinny", "optuna"):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            if dist != "mlflow":  # the full mlflow (the UI) is optional: the [ui] extra
+                found[dist] = "not installed"
+    found["python"] = f"{platform.python_version()} ({sys.executable})"
+    if as_json:
+        emit_json(found)
+        return
+    for dist, ver in found.items():
+        click.echo(f"{dist} {ver}")
 
 
 def _context_options(fn: Any) -> Any:
@@ -161,5 +134,17 @@ def names(root: Path, config_dir: Path | None, **kwargs: Any) -> None:
             click.echo(f"  {key} = {value}")
 
 
-for _command in (runs, backup, restore, verify, cleanup_interrupted, doctor):
+for _command in (
+    runs,
+    experiments,
+    studies,
+    demo,
+    sweep,
+    pipeline,
+    backup,
+    restore,
+    verify,
+    cleanup_interrupted,
+    doctor,
+):
     main.add_command(_command)

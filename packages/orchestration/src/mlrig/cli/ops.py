@@ -1,4 +1,4 @@
-"""``mlrig runs``, ``cleanup-interrupted`` and ``doctor``."""
+"""``mlrig cleanup-interrupted`` and ``doctor``."""
 
 from __future__ import annotations
 
@@ -9,140 +9,25 @@ from typing import Any
 import click
 
 from mlrig.cli.backup import _backup_root_option, _tracking_option
-from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
-
-
-def _client(root: Path, config_dir: Path | None, tracking_uri: str | None) -> Any:
-    from mlrig.cli.checks import open_store
-
-    client, _ = open_store(root.absolute(), resolve_config_dir(root, config_dir), tracking_uri, None)
-    return client
-
-
-def _experiment_id(client: Any, name: str) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise click.ClickException(f"no MLflow experiment {name!r}; known: {', '.join(names) or 'none'}")
-    return str(experiment.experiment_id)
-
-
-def _row(run: Any, metric: str | None = None) -> str:
-    value = "" if metric is None else f"  {metric}={run.data.metrics.get(metric)}"
-    return f"{run.info.run_id}  {run.info.status:<8}  {run.info.run_name}{value}"
-
-
-_experiment_option = click.option("--experiment", required=True, help="MLflow experiment name.")
-
-
-@click.group()
-def runs() -> None:
-    """Find, list and rank MLflow runs."""
-
-
-@runs.command("find")
-@root_option
-@config_option
-@_tracking_option
-@_experiment_option
-@click.option("--run-key-hash", default=None)
-@click.option("--run-id", default=None)
-@click.option("--run-name", default=None)
-def runs_find(
-    root: Path,
-    config_dir: Path | None,
-    tracking_uri: str | None,
-    experiment: str,
-    run_key_hash: str | None,
-    run_id: str | None,
-    run_name: str | None,
-) -> None:
-    """Find one run (run index → run-key tag → name) and say how it was found."""
-    if not (run_key_hash or run_id or run_name):
-        raise click.UsageError("give --run-key-hash, --run-id or --run-name")
-    with user_errors():
-        from mlrig.tracking import find_mlflow_run
-
-        report = find_mlflow_run(
-            experiment,
-            run_id=run_id,
-            run_key_hash=run_key_hash,
-            strict=run_name is None,
-            root_dir=root.absolute(),
-            config_dir=resolve_config_dir(root, config_dir),
-            run_name=run_name,
-            client=_client(root, config_dir, tracking_uri),
-        )
-    if not report.found or report.run is None:
-        raise click.ClickException(
-            f"run not found in {experiment!r} (tried {', '.join(report.strategies_attempted)})"
-            + (f": {report.error}" if report.error else "")
-        )
-    click.echo(f"{_row(report.run)}  (found by {report.strategy_used})")
-
-
-@runs.command("list")
-@root_option
-@config_option
-@_tracking_option
-@_experiment_option
-@click.option("--tag", "tags", multiple=True, help="KEY=VALUE filter (repeatable).")
-@click.option("--status", default=None, help="FINISHED, FAILED, KILLED or RUNNING (default: any).")
-def runs_list(
-    root: Path,
-    config_dir: Path | None,
-    tracking_uri: str | None,
-    experiment: str,
-    tags: tuple[str, ...],
-    status: str | None,
-) -> None:
-    """List the runs of an experiment (all pages), newest first."""
-    required = {}
-    for item in tags:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--tag")
-        required[key] = value
-    with user_errors():
-        from mlrig.tracking import query_runs_by_tags
-
-        client = _client(root, config_dir, tracking_uri)
-        found = query_runs_by_tags(client, [_experiment_id(client, experiment)], required, status=status)
-    for run in found:
-        click.echo(_row(run))
-    click.echo(f"{len(found)} run(s)")
-
-
-@runs.command("best")
-@root_option
-@config_option
-@_tracking_option
-@_experiment_option
-@click.option("--metric", required=True)
-@click.option(
-    "--direction", type=click.Choice(["maximize", "minimize"]), default="maximize", show_default=True
+from mlrig.cli.common import (
+    config_option,
+    emit_json,
+    json_option,
+    resolve_config_dir,
+    root_option,
+    settled_backup_root,
+    settled_tracking_uri,
+    user_errors,
 )
-@click.option("--tag", "tags", multiple=True, help="KEY=VALUE filter (repeatable).")
-def runs_best(
-    root: Path,
-    config_dir: Path | None,
-    tracking_uri: str | None,
-    experiment: str,
-    metric: str,
-    direction: str,
-    tags: tuple[str, ...],
-) -> None:
-    """The FINISHED run with the best value of METRIC (deterministic tie-break)."""
-    required = dict(t.partition("=")[::2] for t in tags)
-    with user_errors():
-        from mlrig.tracking import find_best_run_by_metric, query_runs_by_tags
+from mlrig.cli.runs import existing_client, experiment_id
 
-        client = _client(root, config_dir, tracking_uri)
-        found = query_runs_by_tags(client, [_experiment_id(client, experiment)], required)
-        best = find_best_run_by_metric(found, metric, maximize=direction == "maximize")
-    if best is None:
-        raise click.ClickException(f"no FINISHED run in {experiment!r} has metric {metric!r}")
-    click.echo(_row(best, metric))
+_experiment_option = click.option(
+    "--experiment", required=True, help="Experiment name, or a unique part of it."
+)
+
+
+def _row(run: Any) -> str:
+    return f"{run.info.run_id}  {run.info.status:<8}  {run.info.run_name}"
 
 
 @click.command("cleanup-interrupted")
@@ -178,20 +63,23 @@ def cleanup_interrupted(
         click.echo(f"root {root.absolute()} is owned by the live {holder.describe()}: 0 interrupted run(s)")
         return
     with user_errors():
-        from mlrig.orchestration import INTERRUPTED_TAG
-        from mlrig.tracking import query_runs_by_tags, terminate_run_safe
+        from mlrig.naming import load_tags_registry
+        from mlrig.orchestration import end_interrupted_run
+        from mlrig.tracking import query_runs_by_tags
 
-        client = _client(root, config_dir, tracking_uri)
+        tags = load_tags_registry(resolve_config_dir(root, config_dir))  # the root's own tags.yaml
+
+        client = existing_client(root, config_dir, tracking_uri)
         cutoff = (time.time() - older_than_minutes * 60) * 1000
         stale = [
             r
-            for r in query_runs_by_tags(client, [_experiment_id(client, experiment)], {}, status="RUNNING")
+            for r in query_runs_by_tags(client, [experiment_id(client, experiment)[0]], {}, status="RUNNING")
             if r.info.start_time <= cutoff
         ]
         for run in stale:
             click.echo(("would end " if dry_run else "ending ") + _row(run))
             if not dry_run:
-                terminate_run_safe(run.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
+                end_interrupted_run(client, run.info.run_id, tags=tags)
     click.echo(f"{len(stale)} interrupted run(s)" + (" (dry run)" if dry_run else ""))
 
 
@@ -205,11 +93,71 @@ def doctor(root: Path, config_dir: Path | None, tracking_uri: str | None, backup
     from mlrig.cli.checks import run_checks
 
     problems = 0
+    backup_root = settled_backup_root(root, backup_root)
     if backup_root is None and (root / "backup").is_dir():
-        backup_root = root / "backup"  # what the demo used
-    for check in run_checks(root.absolute(), resolve_config_dir(root, config_dir), tracking_uri, backup_root):
+        backup_root = root / "backup"  # what the demo uses
+    tracking_uri = settled_tracking_uri(root, tracking_uri)
+    cfg = resolve_config_dir(root, config_dir)
+    for check in run_checks(root.absolute(), cfg, tracking_uri, backup_root):
         click.echo(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
         problems += 0 if check.ok else 1
     if problems:
         raise click.ClickException(f"{problems} problem(s) found")
     click.echo("all checks passed")
+
+
+def _study_row(db: Path) -> dict[str, Any]:
+    """One Optuna ``study.db``, read-only (no migration, no lock file): name, trials by state, best value."""
+    import sqlite3
+
+    env, model, folder = db.parts[-4], db.parts[-3], db.parts[-2]
+    row: dict[str, Any] = {"study_hash": folder.removeprefix("study-"), "model": model, "storage_env": env}
+    con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT study_name FROM studies")]
+        states = dict(con.execute("SELECT state, count(*) FROM trials GROUP BY state").fetchall())
+        direction = con.execute("SELECT direction FROM study_directions LIMIT 1").fetchone()
+        best = "MAX" if direction is None or direction[0] == "MAXIMIZE" else "MIN"
+        value = con.execute(
+            f"SELECT {best}(v.value) FROM trial_values v JOIN trials t USING (trial_id) "
+            "WHERE t.state = 'COMPLETE'"
+        ).fetchone()[0]
+    except sqlite3.Error as exc:
+        return {**row, "error": str(exc), "path": str(db.parent)}
+    finally:
+        con.close()
+    return {
+        **row,
+        "study_name": ", ".join(names),
+        "trials": states,
+        "best_value": value,
+        "path": str(db.parent),
+    }
+
+
+@click.command()
+@root_option
+@config_option
+@json_option
+def studies(root: Path, config_dir: Path | None, as_json: bool) -> None:
+    """List the Optuna studies under the root's outputs (hash as in study-<hash>, model, trials by state,
+    best value); reads the study files without changing them."""
+    from mlrig.paths import get_outputs_dir
+
+    if not root.is_dir():
+        raise click.ClickException(f"project root {root.absolute()} does not exist")
+    with user_errors():
+        outputs = get_outputs_dir(root.absolute(), resolve_config_dir(root, config_dir), "local")
+    found = [_study_row(db) for db in sorted(Path(outputs).glob("hpo/*/*/study-*/study.db"))]
+    if as_json:
+        emit_json(found)
+        return
+    for item in found:
+        trials = (
+            ", ".join(f"{n} {s.lower()}" for s, n in sorted(item.get("trials", {}).items())) or "no trials"
+        )
+        best = item.get("best_value")
+        shown = "-" if best is None else f"{best:.4f}"
+        click.echo(f"{item['study_hash']}  {item['model']:<12} {shown:>8}  {trials}  {item['path']}")
+    if not found:
+        click.echo(f"no study under {outputs}", err=True)

@@ -87,11 +87,13 @@ def benchmark_latencies(
     tags: TagsRegistry,
 ) -> dict[str, float]:
     """Each champion's latency (ms) from the FINISHED runs of ``<experiment>-benchmark`` for its study and
-    trial: the first of ``benchmark.required_metrics`` (default ``latency_batch_1_ms``), aggregated over
-    repeated benchmarks with ``benchmark.latency_aggregation`` (``latest``, ``median``, ``mean``). Champions
-    without such a run are left out, so :func:`select_best_model` then ranks by the metric alone."""
+    trial: the first of ``benchmark.required_metrics`` (default ``latency_batch_1_ms``) of the runs that carry
+    every required metric, aggregated over repeated benchmarks with ``benchmark.latency_aggregation``
+    (``latest``, ``median``, ``mean``). Champions without such a run are left out, so
+    :func:`select_best_model` then ranks by the metric alone."""
     bench = selection_config.get("benchmark") or {}
-    metric = str((bench.get("required_metrics") or ["latency_batch_1_ms"])[0])
+    required = [str(m) for m in (bench.get("required_metrics") or ["latency_batch_1_ms"])]
+    metric = required[0]
     how = str(bench.get("latency_aggregation", "latest"))
     if how not in ("latest", "median", "mean"):
         raise OrchestrationError(f"benchmark.latency_aggregation must be latest, median or mean, got {how!r}")
@@ -105,7 +107,7 @@ def benchmark_latencies(
             tags.key("grouping", "trial_key_hash"): champ.trial_key_hash,
         }
         runs = query_runs_by_tags(client, [found.experiment_id], wanted)  # newest first
-        values = [float(r.data.metrics[metric]) for r in runs if metric in r.data.metrics]
+        values = [float(r.data.metrics[metric]) for r in runs if all(m in r.data.metrics for m in required)]
         if values:
             out[champ.backbone] = (
                 values[0]

@@ -7,6 +7,8 @@
   ``<output_dir>/metrics.json``.
 - :func:`convert` (a ``ConvertFn``) quantises the weight matrices to int8 (symmetric, one scale per tensor).
 - :func:`benchmark` (a ``BenchmarkFn``) measures latency per batch size and scores the held-out test rows.
+- ``demo_pyfunc.write_pyfunc_model`` writes the MLflow pyfunc model (class probabilities) of a checkpoint,
+  which the final-training stage logs as the run's MLflow model.
 """
 
 from __future__ import annotations

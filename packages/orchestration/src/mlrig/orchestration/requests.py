@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlrig.orchestration.errors import OrchestrationError
+
 __all__ = [
     "BenchmarkFn",
     "BenchmarkRequest",
@@ -20,6 +22,7 @@ __all__ = [
     "TrainFn",
     "TrainRequest",
     "TrialPruned",
+    "load_callable",
 ]
 
 
@@ -80,3 +83,26 @@ class BenchmarkRequest:
 TrainFn = Callable[[TrainRequest], Mapping[str, float]]
 ConvertFn = Callable[[ConvertRequest], Mapping[str, Any]]
 BenchmarkFn = Callable[[BenchmarkRequest], Mapping[str, float]]
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """The function named ``module:function`` (``package.module:object.attr`` works too), imported now.
+
+    Raises :class:`OrchestrationError` in one line when the module cannot be imported or has no such name.
+    """
+    import importlib
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise OrchestrationError(f"{spec!r} is not module:function")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise OrchestrationError(f"cannot import {module_name!r} for {spec!r}: {exc}") from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise OrchestrationError(f"{spec!r}: {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise OrchestrationError(f"{spec!r} is not callable")
+    return obj  # type: ignore[no-any-return]

@@ -117,11 +117,14 @@ def retire_unknown_trials(tracker: MLflowSweepTracker, parent_run_id: str, study
     would share the old ones' names. The old ones are ended and renamed (:func:`retire_run`).
     """
     known = {t.number for t in study.get_trials(deepcopy=False)}
+    registry = tracker.naming_config.tags
+    # mlrig writes code.hpo.trial_number; the reference wrote trial_number
+    keys = (registry.key("hpo", "trial_number"), registry.key("legacy", "trial_number"))
     count = 0
     for run in descendants(tracker, parent_run_id):
-        number = run.data.tags.get("trial_number", "")
+        number = next((run.data.tags[k] for k in keys if k in run.data.tags), "")
         if number.isdigit() and int(number) not in known and ".interrupted-" not in run.info.run_name:
-            retire_run(tracker.client, run)
+            retire_run(tracker.client, run, tags=tracker.naming_config.tags)
             count += 1
     if count:
         logger.warning("retired %d run(s) of trials study %s does not know", count, study.study_name)

@@ -12,15 +12,20 @@ from types import FrameType
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from mlrig.naming import NamingContext, build_mlflow_run_key, build_mlflow_run_key_hash, load_tags_registry
+from mlrig.naming import NamingContext, TagsRegistry, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
 
-__all__ = ["INTERRUPTED_TAG"]
+__all__ = ["end_interrupted_run"]
 
 logger = logging.getLogger(__name__)
 
-# The packaged registry's key; a run uses its own tags.yaml (``mark_interrupted_children``).
-INTERRUPTED_TAG = load_tags_registry().key("training", "interrupted")
+
+def end_interrupted_run(client: MlflowClient, run_id: str, *, tags: TagsRegistry) -> bool:
+    """End ``run_id`` (left RUNNING by a dead process) as KILLED, tagged with the ``training.interrupted``
+    key of ``tags`` -- the run's own registry (its ``tags.yaml``), never the packaged default."""
+    return terminate_run_safe(
+        run_id, "KILLED", tags={tags.key("training", "interrupted"): "true"}, client=client
+    )
 
 
 def sweep_parent_run_id(
@@ -62,29 +67,23 @@ def descendants(tracker: MLflowSweepTracker, parent_run_id: str) -> list[Run]:
 
 def mark_interrupted_children(tracker: MLflowSweepTracker, parent_run_id: str) -> int:
     """End every RUNNING descendant of ``parent_run_id`` as KILLED, tagged ``code.interrupted=true``."""
-    interrupted = tracker.naming_config.tags.key("training", "interrupted")
     count = 0
     for child in descendants(tracker, parent_run_id):
         if child.info.status == "RUNNING":
-            terminate_run_safe(child.info.run_id, "KILLED", tags={interrupted: "true"}, client=tracker.client)
+            end_interrupted_run(tracker.client, child.info.run_id, tags=tracker.naming_config.tags)
             count += 1
     return count
 
 
-def retire_run(client: MlflowClient, run: Run) -> None:
+def retire_run(client: MlflowClient, run: Run, *, tags: TagsRegistry) -> None:
     """An attempt left by an interrupted process: ended KILLED + ``code.interrupted=true`` when still
     RUNNING, and renamed ``<name>.interrupted-<run id prefix>`` so its name is free for its replacement."""
     if run.info.status == "RUNNING":
-        terminate_run_safe(run.info.run_id, "KILLED", tags={INTERRUPTED_TAG: "true"}, client=client)
+        end_interrupted_run(client, run.info.run_id, tags=tags)
     client.update_run(run.info.run_id, name=f"{run.info.run_name}.interrupted-{run.info.run_id[:8]}")
 
 
-def _run_key_hash(run: Run) -> str | None:
-    # the tag's key is configurable (mlflow.yaml); its name always ends so
-    return next((v for k, v in run.data.tags.items() if k.endswith("run_key_hash") and v), None)
-
-
-def retire_namesakes(client: MlflowClient, run_id: str) -> int:
+def retire_namesakes(client: MlflowClient, run_id: str, *, tags: TagsRegistry) -> int:
     """Make ``run_id`` (a stage or refit run being re-run) the only run of its name; return how many moved.
 
     Runs of the same experiment with the same name, or RUNNING with the same run-key hash, are attempts of a
@@ -92,15 +91,16 @@ def retire_namesakes(client: MlflowClient, run_id: str) -> int:
     (exactly like a sweep's runs), and each is renamed by :func:`retire_run` so the name stays unique.
     """
     run = client.get_run(run_id)
-    name, key = run.info.run_name, _run_key_hash(run)
+    key_tag = tags.key("grouping", "run_key_hash")
+    name, key = run.info.run_name, run.data.tags.get(key_tag)
     moved = 0
     for other in search_runs_all(client, [run.info.experiment_id], ""):
         if other.info.run_id == run_id:
             continue
-        same_key = key is not None and _run_key_hash(other) == key and other.info.status == "RUNNING"
+        same_key = bool(key) and other.data.tags.get(key_tag) == key and other.info.status == "RUNNING"
         if other.info.run_name != name and not same_key:
             continue
-        retire_run(client, other)
+        retire_run(client, other, tags=tags)
         moved += 1
     if moved:
         logger.warning("%d earlier attempt(s) of run %r were left by an interrupted process", moved, name)

@@ -13,12 +13,16 @@ from typing import Any
 
 from mlflow.entities import Run
 
-from mlrig.naming import load_tags_registry
 from mlrig.orchestration.candidates import DEFAULT_SCHEMA_VERSION, artifact_filter, schema_filter
 from mlrig.orchestration.errors import OrchestrationError
-from mlrig.orchestration.study import objective_of
 from mlrig.paths import save_cache_with_dual_strategy
-from mlrig.tracking import MLflowSweepTracker, extract_trial_number, query_runs_by_tags, query_trial_runs
+from mlrig.tracking import (
+    MLflowSweepTracker,
+    extract_trial_number,
+    objective_of,
+    query_runs_by_tags,
+    query_trial_runs,
+)
 
 __all__ = ["Champion", "select_best_model", "select_champion"]
 
@@ -79,7 +83,7 @@ def select_champion(
     """
     objective = {**(hpo_objective or {}), **(selection_config.get("objective") or {})}
     metric, direction = objective_of({"objective": objective})
-    tags = load_tags_registry(tracker.config_dir)
+    tags = tracker.naming_config.tags
     study_tag, trial_tag = tags.key("grouping", "study_key_hash"), tags.key("grouping", "trial_key_hash")
     sign = 1.0 if direction == "maximize" else -1.0
     cfg = selection_config.get("champion_selection") or {}
@@ -159,18 +163,67 @@ def _normalized(values: Sequence[float]) -> list[float]:
     return [(v - low) / (high - low) for v in values]
 
 
+def _threshold(rule: Mapping[str, Any], key: str) -> float | None:
+    value = rule.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or not math.isfinite(value):
+        raise OrchestrationError(f"HPO selection.{key} must be a number >= 0 or null, got {value!r}")
+    return float(value)
+
+
+def _accuracy_first(
+    champions: Sequence[Champion], latencies: Mapping[str, float], rule: Mapping[str, Any]
+) -> Champion | None:
+    """The HPO config's ``selection`` rule (accuracy first, speed as the tie-breaker of close models), or
+    None when it is off (both thresholds null) or a champion has no latency.
+
+    The most accurate champion wins unless a faster one is close enough: its gap to the best is at most
+    ``accuracy_threshold`` (a fraction of the best value when ``use_relative_threshold``, the default; else
+    absolute), or the best is less than ``min_accuracy_gain`` (relative) better than it. Either test alone
+    makes the faster model win -- the reference required both at once, which its own defaults (1.5% and
+    2%) made impossible. Among the close ones the fastest wins (ties: the better metric, then the name).
+    """
+    threshold, min_gain = _threshold(rule, "accuracy_threshold"), _threshold(rule, "min_accuracy_gain")
+    if threshold is None and min_gain is None:
+        return None
+    if not all(c.backbone in latencies for c in champions):
+        logger.info("HPO selection thresholds need every champion's latency: ranking by the metric alone")
+        return None
+    relative = bool(rule.get("use_relative_threshold", True))
+    sign = 1.0 if champions[0].direction == "maximize" else -1.0
+    best = min(champions, key=lambda c: (-sign * c.value, c.backbone))
+
+    def close(c: Champion) -> bool:
+        gap = sign * (best.value - c.value)  # >= 0: how much better the best is
+        if threshold is not None and gap <= (threshold * abs(best.value) if relative else threshold):
+            return True
+        return min_gain is not None and c.value != 0 and gap / abs(c.value) < min_gain
+
+    return min(
+        (c for c in champions if c is best or close(c)),
+        key=lambda c: (latencies[c.backbone], -sign * c.value, c.backbone),
+    )
+
+
 def select_best_model(
     champions: Sequence[Champion],
     selection_config: Mapping[str, Any],
     *,
     latencies_ms: Mapping[str, float] | None = None,
+    hpo_selection: Mapping[str, Any] | None = None,
     root_dir: Path | None = None,
     config_dir: Path | None = None,
 ) -> Champion:
-    """The best champion across backbones: the objective metric alone, or, when every champion has a
-    latency, ``f1_weight * norm(metric) + latency_weight * (1 - norm(latency))`` (weights normalised, the
-    metric direction honoured). Ties go to the backbone name. Cached with the dual strategy when ``root_dir``
-    is given."""
+    """The best champion across backbones.
+
+    With the HPO config's ``selection`` thresholds (``hpo_selection``: ``accuracy_threshold``,
+    ``use_relative_threshold``, ``min_accuracy_gain``; see :func:`_accuracy_first`) and every champion's
+    latency: accuracy first, the fastest of the close ones. Otherwise, when every champion has a latency,
+    ``f1_weight * norm(metric) + latency_weight * (1 - norm(latency))`` (``scoring``; weights normalised, the
+    metric direction honoured); else the objective metric alone. Ties go to the backbone name. Cached with
+    the dual strategy when ``root_dir`` is given.
+    """
     if not champions:
         raise OrchestrationError("select_best_model: no champions to choose from")
     scoring = selection_config.get("scoring") or {}
@@ -178,7 +231,13 @@ def select_best_model(
     metric_norm = _normalized([sign * c.value for c in champions])
     scores = list(metric_norm)
     lat = latencies_ms or {}
-    if all(c.backbone in lat for c in champions):
+    chosen = _accuracy_first(champions, lat, hpo_selection or {})
+    rule = "metric"
+    if chosen is not None:
+        rule = "accuracy_first"
+        scores = [1.0 if c is chosen else 0.0 for c in champions]
+    elif all(c.backbone in lat for c in champions):
+        rule = "composite"
         w_f1 = float(scoring.get("f1_weight", 0.7))
         w_lat = float(scoring.get("latency_weight", 0.3))
         total = w_f1 + w_lat
@@ -197,6 +256,8 @@ def select_best_model(
                 "metric": winner.metric,
                 "goal": winner.direction,
                 "best_value": winner.value,
+                "rule": rule,
+                "latencies_ms": dict(lat),
             },
             "score": score,
         }
@@ -209,5 +270,7 @@ def select_best_model(
             f"{winner.study_key_hash[:8]}_{winner.trial_key_hash[:8]}",
             datetime.now().strftime("%Y%m%d_%H%M%S"),
         )
-    logger.info("best model: %s (%s=%.4f, score %.3f)", winner.backbone, winner.metric, winner.value, score)
+    logger.info(
+        "best model (%s): %s (%s=%.4f, score %.3f)", rule, winner.backbone, winner.metric, winner.value, score
+    )
     return winner

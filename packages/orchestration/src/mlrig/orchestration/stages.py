@@ -7,28 +7,21 @@ fingerprints reuses finished outputs; a new final-training variant is created on
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from mlrig.naming import (
-    NamingConfig,
     NamingContext,
-    build_mlflow_experiment_name,
-    build_output_path,
     build_parent_training_id,
     compute_benchmark_config_hash,
     compute_conv_fp,
     compute_exec_fp,
     compute_spec_fp,
-    create_naming_context,
     detect_git_sha,
-    load_naming_config,
 )
 from mlrig.orchestration.configs import ExperimentConfig, resolve_seed
 from mlrig.orchestration.errors import OrchestrationError
@@ -42,19 +35,36 @@ from mlrig.orchestration.requests import (
 )
 from mlrig.orchestration.runs import retire_namesakes
 from mlrig.orchestration.selection import Champion
+from mlrig.orchestration.stage_support import (
+    RESULT_FILE,
+    StageTracker,
+    Where,
+    finished_result,
+    log_stage_config,
+    pick_variant,
+    run_mode,
+)
 from mlrig.orchestration.state import ProjectState, session_for
 from mlrig.orchestration.study import backup_or_warn
 from mlrig.paths import atomic_write_json
 from mlrig.storage import DriveBackupStore
-from mlrig.tracking import MLflowBenchmarkTracker, MLflowConversionTracker, MLflowTrainingTracker, RunHandle
+from mlrig.tracking import (
+    MLflowBenchmarkTracker,
+    MLflowConversionTracker,
+    MLflowTrainingTracker,
+    RunHandle,
+    StepLogger,
+    log_pyfunc_model,
+    train_key,
+    train_set_metrics,
+)
 
 __all__ = ["StageResult", "run_benchmarking", "run_conversion", "run_final_training"]
 
 logger = logging.getLogger(__name__)
 
-RESULT_FILE = "stage_result.json"
-
-_T = TypeVar("_T", MLflowTrainingTracker, MLflowConversionTracker, MLflowBenchmarkTracker)
+#: The alias of the registered model version that is the champion's final model.
+CHAMPION_ALIAS = "champion"
 
 
 @dataclass(frozen=True)
@@ -72,65 +82,13 @@ class StageResult:
     variant: int | None = None
 
 
-@dataclass(frozen=True)
-class _Where:
-    """Where every stage runner writes: the arguments the three runners share."""
-
-    experiment: ExperimentConfig
-    root_dir: Path
-    config_dir: Path
-    storage_env: str
-    store: DriveBackupStore | None
-    tracking_uri: str | None
-    state: ProjectState | None = None
-    naming_config: NamingConfig = field(init=False)
-
-    def __post_init__(self) -> None:
-        # Loaded once per stage: its output dirs, run name and tags all come from the same config files.
-        object.__setattr__(self, "naming_config", load_naming_config(self.config_dir, self.storage_env))
-
-    def context(self, process: str, backbone: str, **fields: Any) -> NamingContext:
-        """The naming context of ``process`` (also its stage name) in this storage environment."""
-        return create_naming_context(
-            process,
-            backbone,
-            storage_env=self.storage_env,
-            environment=self.storage_env,
-            stage=process,
-            **fields,
-        )
-
-    def output_dir(self, ctx: NamingContext) -> Path:
-        """The output directory ``paths.yaml`` gives ``ctx`` (not created)."""
-        return build_output_path(self.root_dir, ctx, self.config_dir, naming_config=self.naming_config)
-
-    def tracker(self, cls: type[_T], stage: str) -> _T:
-        """The stage's tracker, on the experiment ``<experiment>-<stage>`` named by mlrig.naming."""
-        return cls(
-            build_mlflow_experiment_name(self.experiment.name, stage),
-            tracking_uri=self.tracking_uri,
-            config_dir=self.config_dir,
-            root_dir=self.root_dir,
-            naming_config=self.naming_config,
-        )
-
-
-def _finished(output_dir: Path) -> dict[str, Any] | None:
-    path = output_dir / RESULT_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _run_stage(
-    where: _Where,
+    where: Where,
     stage: str,
     ctx: NamingContext,
-    tracker: tuple[type[_T], str],
-    start: Callable[[_T, Path], AbstractContextManager[RunHandle | None]],
-    work: Callable[[_T, Path], Mapping[str, Any]],
+    tracker: tuple[type[StageTracker], str],
+    start: Callable[[StageTracker, Path], AbstractContextManager[RunHandle | None]],
+    work: Callable[[StageTracker, Path], Mapping[str, Any]],
     reuse: bool = True,
     **fingerprints: Any,
 ) -> StageResult:
@@ -141,7 +99,7 @@ def _run_stage(
     (``run.mode: force_new``) runs the stage again even when it finished before.
     """
     out = where.output_dir(ctx)
-    done = _finished(out) if reuse else None
+    done = finished_result(out) if reuse else None
     if done is not None:
         logger.info("%s: reusing finished outputs in %s", stage, out)
         return StageResult(
@@ -165,7 +123,7 @@ def _run_stage(
         with start(stage_tracker, out) as handle:
             if handle is not None and handle.run_id:
                 # a run of this stage left by a killed process: ended KILLED, its name left to this one
-                retire_namesakes(stage_tracker.client, handle.run_id)
+                retire_namesakes(stage_tracker.client, handle.run_id, tags=where.naming_config.tags)
             metrics = work(stage_tracker, out)
         result = _record(where, stage, out, handle, metrics, fingerprints)
         if state is not None:
@@ -175,7 +133,7 @@ def _run_stage(
 
 
 def _record(
-    where: _Where,
+    where: Where,
     stage: str,
     out: Path,
     handle: RunHandle | None,
@@ -193,25 +151,6 @@ def _record(
     return StageResult(stage, out, run_id, run_name, metrics, False, **fingerprints)
 
 
-def _variants(parent: Path) -> list[int]:
-    if not parent.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in parent.iterdir() if (m := re.fullmatch(r"v(\d+)", p.name)))
-
-
-def _variant(parent: Path, new_variant: bool) -> int:
-    """The newest finished variant (reused), else the unfinished newest one, else a new one."""
-    existing = _variants(parent)
-    finished = [v for v in existing if _finished(parent / f"v{v}") is not None]
-    if finished and not new_variant:
-        return finished[-1]
-    return (max(existing) + 1) if (new_variant and existing) else (existing[-1] if existing else 1)
-
-
-def _run_mode(config: Mapping[str, Any]) -> str:
-    return str((config.get("run") or {}).get("mode", "reuse_if_exists"))
-
-
 def run_final_training(
     train_fn: TrainFn,
     experiment: ExperimentConfig,
@@ -225,15 +164,22 @@ def run_final_training(
     state: ProjectState | None = None,
     new_variant: bool = False,
     git_sha: str | None = None,
+    python_model: Any | None = None,
 ) -> StageResult:
     """Train ``champion``'s configuration on all data into ``final_training/.../spec-…_exec-…/v<n>``.
 
     The newest finished variant is reused unless ``new_variant`` or ``final_training.yaml``'s
     ``run.mode: force_new``; the champion's refit checkpoint is handed to the training function as
     ``init_checkpoint``. ``exec_fp`` records ``git_sha`` (default: the commit checked out in ``root_dir``).
+
+    The run: the scores on the training rows as ``train_<metric>`` (the objective's curve step by step
+    from ``request.report``), the checkpoint, ``metrics.json`` and ``resolved_config.json``, lineage to the
+    champion's refit and trial runs; with ``python_model`` (an ``mlflow.pyfunc.PythonModel`` reading its
+    ``checkpoint`` artifact) the model is logged as an MLflow model and registered as a version of the
+    model named after the experiment, aliased ``champion``.
     """
-    new_variant = new_variant or _run_mode(experiment.final_training) == "force_new"
-    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
+    new_variant = new_variant or run_mode(experiment.final_training) == "force_new"
+    where = Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     seed = resolve_seed(experiment)
     model_config = {"backbone": champion.backbone, "params": dict(champion.params)}
     spec_fp = compute_spec_fp(model_config, experiment.data, experiment.train, seed)
@@ -244,27 +190,46 @@ def run_final_training(
             "final_training", champion.backbone, spec_fp=spec_fp, exec_fp=exec_fp, variant=variant
         )
 
-    variant = _variant(where.output_dir(context(1)).parent, new_variant)
+    variant = pick_variant(where.output_dir(context(1)).parent, new_variant)
     ctx = context(variant)
 
     def start(tracker: MLflowTrainingTracker, out: Path) -> AbstractContextManager[RunHandle | None]:
-        return tracker.start_training_run(None, champion.backbone, "final", context=ctx, output_dir=out)
+        lineage = {"hpo_refit_run_id": champion.refit_run_id, "hpo_trial_run_id": champion.trial_run_id}
+        return tracker.start_training_run(
+            None, champion.backbone, "final", context=ctx, output_dir=out, lineage=lineage
+        )
 
     def work(tracker: MLflowTrainingTracker, out: Path) -> Mapping[str, Any]:
-        metrics = train_fn(
-            TrainRequest(
-                backbone=champion.backbone,
-                params=champion.params,
-                output_dir=out,
-                seed=seed,
-                data_config=experiment.data,
-                train_config=experiment.train,
-                init_checkpoint=champion.checkpoint_dir,
-            )
+        curve = StepLogger(tracker, train_key(champion.metric))  # trained and scored on all rows
+        request = TrainRequest(
+            backbone=champion.backbone,
+            params=champion.params,
+            output_dir=out,
+            seed=seed,
+            data_config=experiment.data,
+            train_config=experiment.train,
+            init_checkpoint=champion.checkpoint_dir,
+            report=curve,
         )
+        metrics = train_fn(request)
         tracker.log_params({**champion.params, "source_refit_run_id": champion.refit_run_id})
-        tracker.log_metrics({k: float(v) for k, v in metrics.items()})
+        curve.log_final(train_set_metrics(metrics))
         tracker.log_training_artifacts(out / "checkpoint", out / "metrics.json")
+        config = {"backbone": champion.backbone, "params": dict(champion.params), "seed": seed}
+        log_stage_config(tracker, out, {**config, "data": experiment.data, "train": experiment.train})
+        run = tracker.run
+        if python_model is not None and run is not None and run.run_id:
+            tracker.flush()  # the params first: the logged model records the run's params
+            log_pyfunc_model(
+                tracker.client,
+                run.experiment_id,
+                run.run_id,
+                python_model,
+                artifacts={"checkpoint": str(out / "checkpoint")},
+                pip_requirements=["numpy"],
+                register_as=experiment.name,
+                alias=CHAMPION_ALIAS,
+            )
         return metrics
 
     return _run_stage(
@@ -292,11 +257,16 @@ def run_conversion(
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
     state: ProjectState | None = None,
+    upstream: Mapping[str, str | None] | None = None,
 ) -> StageResult:
-    """Convert the final-training checkpoint into ``conversion/.../v<n>/conv-<conv8>`` (reused when done)."""
+    """Convert the final-training checkpoint into ``conversion/.../v<n>/conv-<conv8>`` (reused when done).
+
+    The run holds the converted model (``converted_model/<file>``, from the ``model_path`` the convert
+    function returns) and ``resolved_config.json``, and links to the final-training run (``training``) and
+    ``upstream`` runs (names of the tags registry's ``lineage`` section to run ids)."""
     if not (training.spec_fp and training.exec_fp and training.variant):
         raise OrchestrationError(f"run_conversion: training result {training.output_dir} has no fingerprints")
-    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
+    where = Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     ctx = where.context(
         "conversion",
         backbone,
@@ -310,7 +280,9 @@ def run_conversion(
     quantization = str((experiment.conversion.get(fmt) or {}).get("quantization", "none"))
 
     def start(tracker: MLflowConversionTracker, out: Path) -> AbstractContextManager[RunHandle | None]:
-        return tracker.start_conversion_run(None, quantization, training.run_id, context=ctx, output_dir=out)
+        return tracker.start_conversion_run(
+            None, quantization, training.run_id, context=ctx, output_dir=out, lineage=upstream
+        )
 
     def work(tracker: MLflowConversionTracker, out: Path) -> Mapping[str, Any]:
         request = ConvertRequest(
@@ -322,6 +294,10 @@ def run_conversion(
         info = dict(convert_fn(request))
         tracker.log_params({"quantization": quantization, "source_training_run_id": training.run_id})
         tracker.log_metrics({k: float(v) for k, v in info.items() if isinstance(v, int | float)})
+        converted = Path(str(info.get("model_path", "")))
+        if info.get("model_path") and converted.exists():  # the deliverable
+            tracker.log_artifact(converted, f"converted_model/{converted.name}")
+        log_stage_config(tracker, out, {"backbone": backbone, "conversion": experiment.conversion})
         return info
 
     return _run_stage(where, "conversion", ctx, (MLflowConversionTracker, "conversion"), start, work)
@@ -339,12 +315,18 @@ def run_benchmarking(
     store: DriveBackupStore | None = None,
     tracking_uri: str | None = None,
     state: ProjectState | None = None,
+    training: StageResult | None = None,
+    conversion: StageResult | None = None,
 ) -> StageResult:
     """Benchmark ``model_path`` into ``benchmarking/.../study-…/trial-…/bench-<b8>`` (reused when done,
     unless ``benchmark.yaml``'s ``run.mode: force_new``). The metrics must include every
-    ``best_model_selection.yaml`` ``benchmark.required_metrics``: a missing one fails the stage."""
+    ``best_model_selection.yaml`` ``benchmark.required_metrics``: a missing one fails the stage.
+
+    The run holds the benchmark report the function wrote (``benchmark.yaml`` ``output.filename``,
+    default ``benchmark.json``) and ``resolved_config.json``, and links to the champion's runs and to the
+    ``training`` and ``conversion`` stage runs when given."""
     required = list((experiment.selection.get("benchmark") or {}).get("required_metrics") or [])
-    where = _Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
+    where = Where(experiment, root_dir, config_dir, storage_env, store, tracking_uri, state)
     ctx = where.context(
         "benchmarking",
         champion.backbone,
@@ -364,6 +346,10 @@ def run_benchmarking(
             trial_key_hash=champion.trial_key_hash,
             hpo_trial_run_id=champion.trial_run_id,
             hpo_refit_run_id=champion.refit_run_id,
+            lineage={
+                "final_training_run_id": training.run_id if training else None,
+                "conversion_run_id": conversion.run_id if conversion else None,
+            },
         )
 
     def work(tracker: MLflowBenchmarkTracker, out: Path) -> Mapping[str, Any]:
@@ -376,6 +362,10 @@ def run_benchmarking(
         )
         metrics = dict(benchmark_fn(request))
         tracker.log_metrics({k: float(v) for k, v in metrics.items()})
+        report = out / str((experiment.benchmark.get("output") or {}).get("filename", "benchmark.json"))
+        if report.is_file():
+            tracker.log_artifact(report, report.name)
+        log_stage_config(tracker, out, {"backbone": champion.backbone, "benchmark": experiment.benchmark})
         missing = [m for m in required if m not in metrics]
         if missing:
             raise OrchestrationError(
@@ -391,5 +381,5 @@ def run_benchmarking(
         (MLflowBenchmarkTracker, "benchmark"),
         start,
         work,
-        reuse=_run_mode(experiment.benchmark) != "force_new",
+        reuse=run_mode(experiment.benchmark) != "force_new",
     )

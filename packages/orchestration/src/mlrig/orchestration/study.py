@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from mlrig.orchestration.search_space import build_pruner, build_sampler
 from mlrig.orchestration.state import restore_sqlite
 from mlrig.paths import build_study_dir, load_paths_config
 from mlrig.storage import DriveBackupStore
+from mlrig.tracking import objective_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +30,6 @@ def study_name_for(hpo_config: Mapping[str, Any], backbone: str) -> str:
     """``checkpoint.study_name`` with ``{backbone}`` filled in, else ``hpo_<backbone>``."""
     template = (hpo_config.get("checkpoint") or {}).get("study_name") or hpo_config.get("study_name")
     return str(template).replace("{backbone}", backbone) if template else f"hpo_{backbone}"
-
-
-def objective_of(hpo_config: Mapping[str, Any]) -> tuple[str, str]:
-    """The objective's ``(metric, direction)``; ``direction`` lower-cased, ``goal`` accepted as its alias."""
-    objective = hpo_config.get("objective") or {}
-    metric = str(objective.get("metric", "macro-f1"))
-    direction = str(objective.get("direction", objective.get("goal", "maximize"))).lower()
-    return metric, direction
 
 
 def backup_or_warn(store: DriveBackupStore | None, path: Path, *, expect: Literal["file", "dir"]) -> None:
@@ -67,6 +61,7 @@ class StudySetup:
     resumed: bool
     orphans_failed: int
     fresh: bool = False  # opened by ``run.mode: force_new``: a new study (and sweep parent) beside the old
+    variant: int = 1  # the n-th study of these settings (``<name>_<n>``); part of its study key hash
 
     @property
     def done_trials(self) -> int:
@@ -74,18 +69,22 @@ class StudySetup:
         return len(self.study.get_trials(deepcopy=False, states=DONE_STATES))
 
 
-def _study_name_for_mode(storage: optuna.storages.BaseStorage, name: str, mode: str) -> tuple[str, bool]:
+def _study_name_for_mode(storage: optuna.storages.BaseStorage, name: str, mode: str) -> tuple[str, int, bool]:
     """``run.mode``: ``reuse_if_exists`` opens the newest study of ``name`` (``name``, ``name_2``, ...);
     ``force_new`` a fresh ``name_<n>`` beside the existing ones (``name`` itself when there is none).
-    Returns the name and whether the study is fresh."""
+    Returns the name, its variant ``n`` (1 for ``name``) and whether the study is fresh."""
     if mode not in ("reuse_if_exists", "force_new"):
         raise OrchestrationError(f"run.mode must be reuse_if_exists or force_new, got {mode!r}")
-    existing = {s.study_name for s in storage.get_all_studies()}
-    taken = [name, *(f"{name}_{n}" for n in range(2, len(existing) + 2) if f"{name}_{n}" in existing)]
-    newest = next((n for n in reversed(taken) if n in existing), None)
-    if mode == "reuse_if_exists" or newest is None:
-        return newest or name, newest is None
-    return f"{name}_{len(taken) + 1}", True
+    names = {s.study_name for s in storage.get_all_studies()}
+    pattern = re.compile(rf"{re.escape(name)}_(\d+)")
+    variants = [1] if name in names else []
+    variants += [int(m.group(1)) for n in names if (m := pattern.fullmatch(n))]
+    newest = max(variants, default=None)
+    if newest is None:
+        return name, 1, True
+    if mode == "reuse_if_exists":
+        return (name if newest == 1 else f"{name}_{newest}"), newest, False
+    return f"{name}_{newest + 1}", newest + 1, True
 
 
 def open_study(
@@ -109,11 +108,9 @@ def open_study(
     checkpoint = hpo_config.get("checkpoint") or {}
     auto_resume = bool(checkpoint.get("auto_resume", True))
     _, direction = objective_of(hpo_config)
-    if direction not in ("maximize", "minimize"):
-        raise OrchestrationError(f"objective.direction must be maximize or minimize, got {direction!r}")
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": 60}})
     mode = str((hpo_config.get("run") or {}).get("mode", "reuse_if_exists"))
-    name, fresh = _study_name_for_mode(storage, study_name_for(hpo_config, backbone), mode)
+    name, variant, fresh = _study_name_for_mode(storage, study_name_for(hpo_config, backbone), mode)
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -145,4 +142,5 @@ def open_study(
         resumed=existed and bool(trials),
         orphans_failed=orphans,
         fresh=fresh and mode == "force_new",
+        variant=variant,
     )

@@ -42,10 +42,18 @@ from mlrig.orchestration.runs import (
     sweep_parent_run_id,
 )
 from mlrig.orchestration.state import ProjectState, session_for
-from mlrig.orchestration.study import StudySetup, backup_or_warn, objective_of, open_study, study_dir_for
+from mlrig.orchestration.study import StudySetup, backup_or_warn, open_study, study_dir_for
 from mlrig.paths import atomic_write_json, load_paths_config
 from mlrig.storage import DriveBackupStore
-from mlrig.tracking import MLflowSweepTracker, TrackedRun
+from mlrig.tracking import (
+    MLflowSweepTracker,
+    StepLogger,
+    TrackedRun,
+    log_trials_table,
+    objective_of,
+    train_key,
+    train_set_metrics,
+)
 
 __all__ = ["SweepResult", "TrialOutcome", "run_local_hpo_sweep"]
 
@@ -120,6 +128,7 @@ class _Sweep:
         self.hpo = dict(experiment.hpo)
         self.metric, self.direction = objective_of(self.hpo)
         self.seed = resolve_seed(experiment)
+        # study.db (every force_new variant's study) lives here; a variant's own hash is set on opening
         self.study_key_hash = compute_study_key_hash_v2(experiment.data, self.hpo, experiment.train, backbone)
         self.study_dir = study_dir_for(root_dir, config_dir, backbone, self.study_key_hash, storage_env)
         self.experiment_name = build_mlflow_experiment_name(experiment.name, "hpo", backbone)
@@ -205,8 +214,7 @@ class _Sweep:
                 except TrialPruned:
                     # A pruned trial is a normal outcome: its run ends FINISHED, marked as pruned.
                     run.set_tags({self.naming_config.tags.key("hpo", "trial_state"): "PRUNED"})
-                else:
-                    run.log_metrics({self.metric: value})
+                # (the objective is logged by _folds: the CV mean, or the curve and final scores without CV)
         except (KeyboardInterrupt, SystemExit):
             study.tell(trial, state=TrialState.FAIL)
             raise
@@ -233,9 +241,10 @@ class _Sweep:
     ) -> float:
         """Train the trial (once, or once per CV fold in a grandchild run); return its objective value."""
         if folds is None:
-            metrics = self.train(params, trial_dir, trial_number=number, report=report)
+            curve = StepLogger(run, self.metric, report)  # the objective's curve, step = epoch
+            metrics = self.train(params, trial_dir, trial_number=number, report=curve)
             atomic_write_json(trial_dir / "metrics.json", metrics)
-            run.log_metrics(metrics)
+            curve.log_final(metrics)
             return metrics[self.metric]
         values: list[float] = []
         for k, (train_idx, eval_idx) in enumerate(folds.folds):
@@ -245,17 +254,26 @@ class _Sweep:
                 trial_number=number,
                 fold_idx=k,
             )
+            pruned: TrialPruned | None = None
             with self.tracker.start_fold_run(run, k, trial_number=number, context=fold_ctx) as fold_run:
-                fold_metrics = self.train(
-                    params,
-                    trial_dir / "cv" / f"fold{k}",
-                    train_indices=train_idx,
-                    eval_indices=eval_idx,
-                    fold_idx=k,
-                    trial_number=number,
-                    report=report if k == 0 else (lambda _e, _v: False),
-                )
-                fold_run.log_metrics(fold_metrics)
+                curve = StepLogger(fold_run, self.metric, report if k == 0 else None)
+                try:
+                    fold_metrics = self.train(
+                        params,
+                        trial_dir / "cv" / f"fold{k}",
+                        train_indices=train_idx,
+                        eval_indices=eval_idx,
+                        fold_idx=k,
+                        trial_number=number,
+                        report=curve,
+                    )
+                except TrialPruned as exc:  # a normal outcome: the fold run ends FINISHED, marked pruned
+                    fold_run.set_tags({self.naming_config.tags.key("hpo", "trial_state"): "PRUNED"})
+                    pruned = exc
+                else:
+                    curve.log_final(fold_metrics)
+            if pruned is not None:
+                raise pruned
             values.append(fold_metrics[self.metric])
         mean = statistics.fmean(values)
         std = statistics.pstdev(values)
@@ -288,10 +306,11 @@ class _Sweep:
             trial_run_id(study, best), context=ctx, params=best.params, output_dir=refit_dir
         ) as run:
             if run.run_id:  # a refit killed earlier: ended KILLED, its name left to this one
-                retire_namesakes(self.tracker.client, run.run_id)
-            metrics = self.train(dict(best.params), refit_dir, trial_number=best.number)
+                retire_namesakes(self.tracker.client, run.run_id, tags=self.naming_config.tags)
+            curve = StepLogger(run, train_key(self.metric))  # scored on its training rows: train_<metric>
+            metrics = self.train(dict(best.params), refit_dir, trial_number=best.number, report=curve)
             atomic_write_json(refit_dir / "metrics.json", metrics)
-            run.log_metrics(metrics)
+            curve.log_final(train_set_metrics(metrics))
             if (self.hpo.get("mlflow") or {}).get("log_best_checkpoint", True) and run.run_id:
                 self.tracker.log_best_checkpoint(refit_dir / "checkpoint", run_id=run.run_id)
         result.refit_run_id = run.run_id
@@ -303,8 +322,16 @@ class _Sweep:
             )
 
     def open_or_restore_study(self) -> StudySetup:
-        """Open the study, restoring ``study.db`` from the backup first when it is missing locally."""
-        return open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+        """Open the study (restored from the backup first when missing locally). A force_new variant n > 1
+        gets its own study key hash (runs, run keys, trial folders), recorded in the study's attributes."""
+        setup = open_study(self.study_dir, self.hpo, self.backbone, seed=self.seed, store=self.store)
+        if setup.variant > 1:
+            self.study_key_hash = compute_study_key_hash_v2(
+                self.exp.data, self.hpo, self.exp.train, self.backbone, variant=setup.variant
+            )
+        if setup.study.user_attrs.get("study_key_hash") != self.study_key_hash:
+            setup.study.set_user_attr("study_key_hash", self.study_key_hash)
+        return setup
 
     def fold_splits(self) -> Any:
         """The CV fold splits saved beside the study (created once), or None without ``k_fold``."""
@@ -380,6 +407,9 @@ class _Sweep:
     def conclude(self, study: optuna.Study, result: SweepResult) -> None:
         """Log the sweep's final metrics, record the best trial and refit it (once) when refit is enabled."""
         self.tracker.log_final_metrics(study, self.metric)
+        sweep_run = self.tracker.sweep_run
+        log_trials_table(study, self.study_dir / "trials.csv", sweep_run.run_id if sweep_run else None,
+                         client=self.tracker.client)  # fmt: skip
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             return
         best = study.best_trial
@@ -395,6 +425,9 @@ class _Sweep:
             self.state.flush()  # study.db's snapshot first: the folder's copy below then skips it
             self.state.snapshot()
         backup_or_warn(self.store, self.study_dir, expect="dir")
+        variant_dir = study_dir_for(self.root, self.cfg, self.backbone, self.study_key_hash, self.storage_env)
+        if variant_dir != self.study_dir and variant_dir.is_dir():  # a force_new variant's trial folders
+            backup_or_warn(self.store, variant_dir, expect="dir")
         if self.state is not None:
             self.state.flush()
         result.tracking_failures = list(self.tracker.failures)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from mlrig.orchestration import schemas
 from mlrig.orchestration.errors import OrchestrationError
-from mlrig.orchestration.schemas import ANY, OK, Each, Leaf, Spec, unimplemented
+from mlrig.orchestration.schemas import ANY, OK, SEARCH_SPACE, Each, Leaf, Spec, unimplemented
 from mlrig.paths import MlrigError, read_yaml_config
 
-__all__ = ["ConfigReport", "ConfigValidationError", "validate_configs"]
+__all__ = ["ConfigReport", "ConfigValidationError", "section_schema", "validate_configs"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,25 +120,32 @@ EXPERIMENT_SCHEMA: Mapping[str, Spec] = {
 }
 
 HPO_SCHEMA: Mapping[str, Spec] = {
-    "search_space": ANY,  # checked entry by entry when trials are suggested
+    "search_space": SEARCH_SPACE,  # each entry as Optuna will read it
     "sampling": {
         "algorithm": Leaf(choices=("random", "tpe", "bayesian")),
-        "max_trials": OK,
-        "timeout_minutes": OK,
+        "max_trials": Leaf(kind="int", minimum=1),
+        "timeout_minutes": Leaf(kind="number", minimum=0),
     },
     "early_termination": {
         "policy": Leaf(choices=("bandit", "median", "none")),
-        "evaluation_interval": OK,
-        "slack_factor": OK,
-        "delay_evaluation": OK,
+        "evaluation_interval": Leaf(kind="int", minimum=1),
+        "slack_factor": Leaf(kind="number", minimum=0),
+        "delay_evaluation": Leaf(kind="int", minimum=0),
     },
     "objective": _OBJECTIVE,
     "run": {"mode": _RUN_MODE},
-    "selection": unimplemented(
-        "the reference's legacy accuracy-first rule (its two thresholds contradict each other); mlrig picks "
-        "the best model with best_model_selection.yaml scoring"
-    ),
-    "k_fold": {"enabled": OK, "n_splits": OK, "random_seed": OK, "shuffle": OK, "stratified": OK},
+    "selection": {
+        "accuracy_threshold": Leaf(kind="number", minimum=0),
+        "use_relative_threshold": Leaf(kind="bool"),
+        "min_accuracy_gain": Leaf(kind="number", minimum=0),
+    },
+    "k_fold": {
+        "enabled": Leaf(kind="bool"),
+        "n_splits": Leaf(kind="int", minimum=2),
+        "random_seed": Leaf(kind="int"),
+        "shuffle": Leaf(kind="bool"),
+        "stratified": Leaf(kind="bool"),
+    },
     "checkpoint": {
         "enabled": Leaf(unimplemented_values={"false": "the study is always kept in study.db"}),
         "study_name": OK,
@@ -151,7 +158,7 @@ HPO_SCHEMA: Mapping[str, Spec] = {
     "mlflow": {"log_best_checkpoint": OK},
     "refit": {"enabled": OK},
     "cleanup": unimplemented("runs left RUNNING are always ended KILLED on resume and trials FAIL"),
-    "seed": OK,
+    "seed": Leaf(kind="int"),
     "study_name": OK,
 }
 
@@ -164,8 +171,8 @@ SELECTION_SCHEMA: Mapping[str, Spec] = {
     },
     "objective": _OBJECTIVE,
     "champion_selection": {
-        "min_trials_per_group": OK,
-        "top_k_for_stable_score": OK,
+        "min_trials_per_group": Leaf(kind="int", minimum=1),
+        "top_k_for_stable_score": Leaf(kind="int", minimum=1),
         "require_artifact_available": OK,
         "artifact_check_source": Leaf(choices=("tag", "disk")),
         "prefer_schema_version": Leaf(choices=("auto", "1.0", "2.0")),
@@ -205,6 +212,11 @@ _REFERENCED: Mapping[str, tuple[Mapping[str, Spec], str | None]] = {
     "selection_config": (SELECTION_SCHEMA, "best_model_selection.yaml"),
     "final_training_config": (FINAL_TRAINING_SCHEMA, "final_training.yaml"),
 }
+
+
+def section_schema(section: str) -> Mapping[str, Spec]:
+    """The schema of an ExperimentConfig section (``hpo``, ``train``, …: the file it was read from)."""
+    return _REFERENCED[f"{section}_config"][0]
 
 
 class ConfigValidationError(OrchestrationError):
@@ -303,7 +315,8 @@ def validate_configs(
     failing = report.issues if strict else report.errors
     if failing and raise_on_error:
         raise ConfigValidationError(
-            f"{len(failing)} config problem(s){' (strict)' if strict else ''}:\n"
-            + "\n".join(map(str, failing))
+            ("" if len(failing) == 1 and not strict else f"{len(failing)} config problem(s)")
+            + (" (strict): " if strict else ": " if len(failing) > 1 else "")
+            + "; ".join(map(str, failing))
         )
     return report

@@ -24,13 +24,23 @@ from mlrig.paths.files import atomic_write_json
 if TYPE_CHECKING:
     from filelock import FileLock
 
-__all__ = ["OwnerRecord", "RootBusyError", "RootOwner", "acquire_root", "owner_is_alive", "read_owner"]
+__all__ = [
+    "OwnerRecord",
+    "RootBusyError",
+    "RootOwner",
+    "acquire_root",
+    "owner_is_alive",
+    "read_owner",
+    "read_root_settings",
+    "write_root_settings",
+]
 
 logger = logging.getLogger(__name__)
 
 _OWNER_DIR = ".mlrig"
 _LOCK_NAME = "owner.lock"
 _RECORD_NAME = "owner.json"
+_SETTINGS_NAME = "settings.json"
 
 
 @dataclass(frozen=True)
@@ -191,3 +201,28 @@ def acquire_root(root: Path | str, *, wait: float | None = 0.0) -> RootOwner:
         raise
     logger.info("this process owns %s (%s)", base, record.describe())
     return RootOwner(base, record, lock)
+
+
+def read_root_settings(root: Path | str) -> dict[str, str]:
+    """What the first state-creating command remembered about ``root`` (``<root>/.mlrig/settings.json``:
+    ``backup_root``, ``tracking_uri``); ``{}`` when there is none. Reads only; never creates anything."""
+    import json  # deferred, as in read_owner
+
+    path = _owner_dir(root) / _SETTINGS_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring unreadable root settings %s: %s", path, exc)
+        return {}
+    return {str(k): str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
+
+
+def write_root_settings(root: Path | str, **values: str | None) -> dict[str, str]:
+    """Merge ``values`` (``None`` leaves a key as it is) into ``<root>/.mlrig/settings.json``, atomically;
+    return the merged settings. Written by the commands that create state, read by all the others."""
+    merged = read_root_settings(root)
+    merged.update({k: str(v) for k, v in values.items() if v is not None})
+    atomic_write_json(_owner_dir(root) / _SETTINGS_NAME, dict(sorted(merged.items())))
+    return merged

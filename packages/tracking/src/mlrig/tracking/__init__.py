@@ -12,6 +12,7 @@ from mlrig.tracking import (
     index,
     lifecycle,
     queries,
+    results,
     retry,
     runs,
     setup,
@@ -33,6 +34,7 @@ from mlrig.tracking.finder import *
 from mlrig.tracking.index import *
 from mlrig.tracking.lifecycle import *
 from mlrig.tracking.queries import *
+from mlrig.tracking.results import *
 from mlrig.tracking.retry import *
 from mlrig.tracking.runs import *
 from mlrig.tracking.setup import *
@@ -54,6 +56,7 @@ __all__ = [
     *index.__all__,
     *lifecycle.__all__,
     *queries.__all__,
+    *results.__all__,
     *retry.__all__,
     *runs.__all__,
     *setup.__all__,

@@ -1,4 +1,5 @@
-"""Run queries: server-side filter strings with safe quoting, full pagination, best run, variant groups.
+"""Run queries: server-side filter strings with safe quoting, full pagination, the objective, best run,
+variant groups.
 
 MLflow's filter grammar has no escape sequences: a value is taken verbatim from between its quotes. A value
 that cannot be written verbatim in single or double quotes (it holds both quote characters, or ends with a
@@ -12,7 +13,7 @@ import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
@@ -27,6 +28,7 @@ __all__ = [
     "build_tag_filter",
     "find_best_run_by_metric",
     "group_runs_by_variant",
+    "objective_of",
     "query_runs_by_tags",
     "search_runs_all",
 ]
@@ -184,6 +186,27 @@ def _metric_value(run: Run, metric_name: str) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _direction(direction: object, what: str) -> str:
+    value = str(direction).lower()
+    if value not in ("maximize", "minimize"):
+        raise TrackingError(f"{what} must be 'maximize' or 'minimize', got {direction!r}")
+    return value
+
+
+def objective_of(config: Mapping[str, Any]) -> tuple[str, str]:
+    """The objective ``(metric, direction)`` of an HPO or ``best_model_selection.yaml`` config.
+
+    The one place the ``objective`` section is read: ``metric`` (default ``macro-f1``) and ``direction``
+    (default ``maximize``, lower-cased; the reference's legacy ``goal`` is read as its alias). Any other
+    direction raises :class:`TrackingError` naming it. (The study key hashes the raw section, as the
+    reference did, so a config's identity never depends on this parsing.)
+    """
+    objective = config.get("objective") or {}
+    metric = str(objective.get("metric", "macro-f1"))
+    raw = objective.get("direction", objective.get("goal", "maximize"))
+    return metric, _direction(raw, "objective.direction")
+
+
 def find_best_run_by_metric(
     runs: Iterable[Run], metric_name: str, maximize: bool = True, *, direction: str | None = None
 ) -> Run | None:
@@ -193,9 +216,7 @@ def find_best_run_by_metric(
     ``run_id``, so the answer never depends on the order of ``runs``. None when no run has the metric.
     """
     if direction is not None:
-        if direction not in ("maximize", "minimize"):
-            raise TrackingError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
-        maximize = direction == "maximize"
+        maximize = _direction(direction, "direction") == "maximize"
     best: tuple[float, float, str] | None = None
     best_run: Run | None = None
     for run in runs:

@@ -18,7 +18,7 @@ from typing import Final
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from mlrig.naming import load_tags_registry
+from mlrig.naming import TagsRegistry, load_tags_registry
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.lifecycle import (
     client_for,
@@ -36,9 +36,6 @@ __all__ = ["RunHandle", "TrackedRun", "run_status_for", "track_run"]
 logger = logging.getLogger(__name__)
 
 PARENT_RUN_ID_TAG: Final = "mlflow.parentRunId"
-# The packaged tags registry: these keys are the same in every project.
-_REGISTRY: Final = load_tags_registry()
-TRACKING_FAILURES_TAG: Final = _REGISTRY.key("tracking", "failures")
 MAX_PARAM_VALUE_LENGTH: Final = 6000  # MLflow's limit for a param value
 
 
@@ -99,6 +96,7 @@ class TrackedRun:
         run_key_hash: str = "",
         retry: RetryPolicy | None = None,
         failure_sink: list[str] | None = None,
+        tags_registry: TagsRegistry | None = None,
     ) -> None:
         if not isinstance(run_name, str) or not run_name.strip():
             raise TrackingError(
@@ -118,6 +116,8 @@ class TrackedRun:
         self.status: str | None = None
         self.failures: list[str] = []
         self._failure_sink = failure_sink
+        # the run's own tag keys; a caller without a registry (reference-style calls) gets the project's
+        self.tags_registry = tags_registry if tags_registry is not None else load_tags_registry()
         self._tags = dict(tags or {})
         if parent_run_id:
             self._tags[PARENT_RUN_ID_TAG] = parent_run_id
@@ -157,8 +157,8 @@ class TrackedRun:
             experiment_name=self.experiment_name,
             tracking_uri=self.tracking_uri,
             artifact_uri=self.artifact_uri,
-            study_key_hash=self._tags.get(_REGISTRY.key("grouping", "study_key_hash")),
-            study_family_hash=self._tags.get(_REGISTRY.key("grouping", "study_family_hash")),
+            study_key_hash=self._tags.get(self.tags_registry.key("grouping", "study_key_hash")),
+            study_family_hash=self._tags.get(self.tags_registry.key("grouping", "study_family_hash")),
             run_name=self.run_name,
             parent_run_id=self.parent_run_id,
         )
@@ -204,7 +204,7 @@ class TrackedRun:
     def flush(self) -> bool:
         """Send buffered params/metrics/tags in one ``log_batch`` (chunked by MLflow only past its limits)."""
         if self._reported_failures != len(self.failures):
-            self._late_tags[TRACKING_FAILURES_TAG] = str(len(self.failures))
+            self._late_tags[self.tags_registry.key("tracking", "failures")] = str(len(self.failures))
         if not (self._params or self._metrics or self._late_tags):
             return True
         if self.run_id is None:
@@ -229,8 +229,9 @@ class TrackedRun:
                 # send the params one by one (error path only), then metrics and tags in one batch.
                 rejected = self._log_params_one_by_one(run_id, params)
                 self._record(f"params {rejected} rejected by run {run_id}", exc)
-                tags = [t for t in tags if t.key != TRACKING_FAILURES_TAG]
-                tags.append(RunTag(TRACKING_FAILURES_TAG, str(len(self.failures))))
+                failures_key = self.tags_registry.key("tracking", "failures")
+                tags = [t for t in tags if t.key != failures_key]
+                tags.append(RunTag(failures_key, str(len(self.failures))))
                 self.retry.call(
                     lambda: self.client.log_batch(run_id, metrics=metrics, tags=tags),
                     f"log batch without params to run {run_id}",
@@ -312,6 +313,7 @@ def track_run(
     retry: RetryPolicy | None = None,
     background: bool = False,
     failure_sink: list[str] | None = None,
+    tags_registry: TagsRegistry | None = None,
 ) -> Iterator[TrackedRun]:
     """Create a run, yield its :class:`TrackedRun`, then flush and end it FINISHED / FAILED / KILLED.
 
@@ -331,6 +333,7 @@ def track_run(
         run_key_hash=run_key_hash,
         retry=retry,
         failure_sink=failure_sink,
+        tags_registry=tags_registry,
     )
     if has_pending_terminations():
         retry_pending_terminations(run.tracking_uri)

@@ -25,6 +25,7 @@ from mlrig.naming import (
     load_naming_config,
 )
 from mlrig.tracking.artifacts import log_checkpoint_safe
+from mlrig.tracking.queries import objective_of
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
 from mlrig.tracking.tracker_base import BaseTracker
 
@@ -100,24 +101,21 @@ class MLflowSweepTracker(BaseTracker):
         name, tags, run_key, run_key_hash = self._identity(
             run_name, context, output_dir, None, group_id, **hashes
         )
-        tags[self._tag_key("azureml", "run_type")] = "sweep"
-        tags[self._tag_key("mlflow", "run_type")] = "sweep"
-        tags[self._tag_key("azureml", "sweep")] = "true"
-        objective = hpo_config.get("objective", {}) or {}
+        tags.update(self._run_type("sweep"))
+        metric, direction = objective_of(hpo_config)
         sampling = hpo_config.get("sampling", {}) or {}
         checkpoint = checkpoint_config or {}
         params: dict[str, object] = {
             "backbone": backbone,
             "study_name": study_name,
-            "objective_goal": objective.get("goal", objective.get("direction", "maximize")),
+            "objective_goal": direction,
+            "primary_metric": metric,
+            "objective_metric": metric,
             "checkpoint_enabled": bool(checkpoint.get("enabled", False)),
             "checkpoint_path": str(Path(storage_path).resolve()) if storage_path else "None",
             "checkpoint_storage_type": "sqlite" if storage_path else "None",
             "resumed_from_checkpoint": bool(should_resume),
         }
-        if "metric" in objective:
-            params["primary_metric"] = objective["metric"]
-            params["objective_metric"] = objective["metric"]
         if "max_trials" in sampling:
             params["max_trials"] = sampling["max_trials"]
         opened = (
@@ -153,7 +151,7 @@ class MLflowSweepTracker(BaseTracker):
             self.client,
             experiment_id=self._experiment() or "",
             run_name=name,
-            tags=tags,
+            tags=self._written(tags),
             experiment_name=self.experiment_name,
             run_key=run_key,
             run_key_hash=run_key_hash,
@@ -215,8 +213,8 @@ class MLflowSweepTracker(BaseTracker):
     ) -> Any:
         """Context manager yielding the trial's :class:`TrackedRun` (child of the sweep): 3 REST calls."""
         extra = {
-            self._tag_key("legacy", "trial_number"): str(trial_number),
-            self._tag_key("azureml", "run_type"): "trial",
+            self._tag_key("hpo", "trial_number"): str(trial_number),
+            **self._run_type("trial"),
             **(tags or {}),
         }
         if run_name is None and context is None:
@@ -239,9 +237,9 @@ class MLflowSweepTracker(BaseTracker):
     ) -> Any:
         """Context manager yielding a CV-fold run, child of ``trial_run`` (a run or run id)."""
         parent = trial_run.run_id if isinstance(trial_run, TrackedRun) else trial_run
-        extra = {"fold_idx": str(fold_idx)}
+        extra = {"fold_idx": str(fold_idx), **self._run_type("fold")}
         if trial_number is not None:
-            extra[self._tag_key("legacy", "trial_number")] = str(trial_number)
+            extra[self._tag_key("hpo", "trial_number")] = str(trial_number)
         if run_name is None and context is None:
             run_name = build_trial_run_name(trial_number, fold_idx)
         return self._child(run_name, context, output_dir, parent, extra, params)
@@ -257,11 +255,7 @@ class MLflowSweepTracker(BaseTracker):
     ) -> Any:
         """Context manager yielding the refit run: child of the sweep, linked to its trial by
         ``code.refit.of_trial_run_id``."""
-        extra = {
-            self._tag_key("mlflow", "run_type"): "refit",
-            self._tag_key("azureml", "run_type"): "refit",
-            self._tag_key("training", "refit"): "true",
-        }
+        extra = {**self._run_type("refit"), self._tag_key("training", "refit"): "true"}
         if trial_run_id:
             extra[self._tag_key("refit", "of_trial_run_id")] = trial_run_id
         if run_name is None and context is None:

@@ -21,9 +21,12 @@ from mlrig.naming import (
     build_mlflow_run_name,
     build_mlflow_tags,
     build_run_name_counter_key,
+    build_system_tags,
+    detect_git_sha,
     get_tracking_config,
     is_run_name_versioned,
     load_naming_config,
+    written_tags,
 )
 from mlrig.tracking.artifacts import log_artifact_safe, log_checkpoint_safe
 from mlrig.tracking.counter import commit_run_name_version, reserve_run_name_version
@@ -85,6 +88,7 @@ class BaseTracker:
         self._experiment_id: str | None = None
         self._run: TrackedRun | None = None
         self._reserved: dict[str, tuple[str, int]] = {}
+        self._system_tags: dict[str, str] | None = None
 
     # -- configuration ----------------------------------------------------------------------------
     @property
@@ -97,6 +101,41 @@ class BaseTracker:
 
     def _tag_key(self, section: str, name: str) -> str:
         return self.naming_config.tags.key(section, name)
+
+    def _run_type(self, run_type: str) -> dict[str, str]:
+        """``code.run_type`` (and the Azure ML run-type tags on an Azure ML store) of a ``run_type`` run."""
+        return self.naming_config.tags.run_type_tags(run_type, self.tracking_uri)
+
+    def _written(self, tags: Mapping[str, str]) -> dict[str, str]:
+        """MLflow's system tags (user, source, git commit) + ``tags``, without the keys this store must not
+        get (:func:`mlrig.naming.written_tags`)."""
+        if self._system_tags is None:
+            # the code's commit: the root's checkout, else the working directory's (the demo's root is none)
+            sha = detect_git_sha(self.root_dir) if self.root_dir is not None else None
+            self._system_tags = build_system_tags(
+                self.naming_config.tags, git_commit=sha or detect_git_sha(Path.cwd())
+            )
+        return written_tags({**self._system_tags, **tags}, self.tracking_uri)
+
+    def _lineage(self, upstream: Mapping[str, str | None] | None) -> dict[str, str]:
+        """``code.lineage.<name>`` tags for the upstream run ids in ``upstream`` (names of the registry's
+        ``lineage`` section, e.g. ``hpo_refit_run_id``) plus the run's description (``mlflow.note.content``)
+        linking to them, which the MLflow UI shows on the run page. An id that is not an MLflow run id is
+        recorded in ``failures``, not tagged."""
+        tags: dict[str, str] = {}
+        lines: list[str] = []
+        for name, run_id in (upstream or {}).items():
+            if not run_id:
+                continue
+            if not RUN_ID_PATTERN.match(run_id):
+                self._record(f"lineage: {name} {run_id!r} is not an MLflow run id; not tagged")
+                continue
+            tags[self._tag_key("lineage", name)] = run_id
+            label = name.removesuffix("_run_id").replace("_", " ")
+            lines.append(f"- {label}: [{run_id}](#/runs/{run_id})")
+        if lines:
+            tags[self._tag_key("mlflow", "note")] = "Upstream runs:\n" + "\n".join(lines)
+        return tags
 
     @property
     def run(self) -> TrackedRun | None:
@@ -204,7 +243,7 @@ class BaseTracker:
         return track_run(
             self._experiment() or "",
             run_name,
-            tags=tags,
+            tags=self._written(tags),
             parent_run_id=parent_run_id,
             client=self.client,
             experiment_name=self.experiment_name,
@@ -213,6 +252,7 @@ class BaseTracker:
             retry=self.retry,
             background=background,
             failure_sink=self.failures,
+            tags_registry=self.naming_config.tags,
         )
 
     @contextmanager
@@ -265,6 +305,11 @@ class BaseTracker:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until run endings sent in the background (sweep children) are done; True when drained."""
         return wait_for_background(timeout)
+
+    def log_artifact(self, local: Path | str, artifact_path: str | None = None) -> bool:
+        """Upload a file or folder to the open run (``artifact_path`` as in
+        :func:`~mlrig.tracking.artifacts.log_artifact_safe`); a failure is logged and recorded, not raised."""
+        return self._upload(local, artifact_path)
 
     def _upload(self, local: Path | str, artifact_path: str | None) -> bool:
         run = self._current("upload")

@@ -21,7 +21,7 @@ from typing import Any
 
 from mlrig.naming import NamingContext
 from mlrig.tracking.runs import RunHandle
-from mlrig.tracking.tracker_base import RUN_ID_PATTERN, BaseTracker
+from mlrig.tracking.tracker_base import BaseTracker
 
 __all__ = ["MLflowBenchmarkTracker", "MLflowConversionTracker", "MLflowTrainingTracker"]
 
@@ -43,19 +43,22 @@ class MLflowTrainingTracker(BaseTracker):
         output_dir: Path | str | None = None,
         parent_run_id: str | None = None,
         group_id: str | None = None,
+        *,
+        lineage: Mapping[str, str | None] | None = None,
     ) -> Iterator[RunHandle | None]:
         """A training run (nested under ``parent_run_id`` when given); yields its handle, ``None`` when
-        disabled or when the run could not be created."""
+        disabled or when the run could not be created. ``lineage`` maps names of the tags registry's
+        ``lineage`` section (``hpo_refit_run_id``, ...) to the upstream run ids (see ``_lineage``).
+        ``backbone`` is not tagged again: the context's ``code.model`` is the one key for it."""
         if not self.enabled:
             yield None
             return
         name, tags, run_key, run_key_hash = self._identity(
             run_name, context, output_dir, parent_run_id, group_id
         )
-        tags[self._tag_key("mlflow", "run_type")] = "training"
+        tags.update(self._run_type("training"))
         tags["training_type"] = training_type
-        if backbone:
-            tags["backbone"] = backbone
+        tags.update(self._lineage(lineage))
         tracked = self._track(
             name, tags, parent_run_id=parent_run_id, run_key=run_key, run_key_hash=run_key_hash
         )
@@ -143,8 +146,11 @@ class MLflowBenchmarkTracker(BaseTracker):
         hpo_refit_run_id: str | None = None,
         hpo_sweep_run_id: str | None = None,
         benchmark_key: str | None = None,
+        *,
+        lineage: Mapping[str, str | None] | None = None,
     ) -> Iterator[RunHandle | None]:
-        """A benchmark run tagged with its lineage (``code.lineage.*``; parent kind trial > refit > sweep)."""
+        """A benchmark run tagged with its lineage (``code.lineage.*``; parent kind trial > refit > sweep);
+        ``lineage`` adds further upstream runs (``final_training_run_id``, ``conversion_run_id``)."""
         if not self.enabled:
             yield None
             return
@@ -152,26 +158,22 @@ class MLflowBenchmarkTracker(BaseTracker):
         name, tags, run_key, run_key_hash = self._identity(
             run_name, context, output_dir, parent_run_id, group_id, **hashes
         )
-        lineage = {"trial": hpo_trial_run_id, "refit": hpo_refit_run_id, "sweep": hpo_sweep_run_id}
-        parent_kind = ""
-        for kind, run_id in lineage.items():
-            if not run_id:
-                continue
-            if not RUN_ID_PATTERN.match(run_id):
-                self._record(
-                    f"benchmark lineage: hpo_{kind}_run_id {run_id!r} is not an MLflow run id; not tagged"
-                )
-                continue
-            tags[self._tag_key("lineage", f"hpo_{kind}_run_id")] = run_id
-            if not parent_kind:
-                parent_kind = kind
-                tags[self._tag_key("lineage", "parent_training_run_id")] = run_id
-        if parent_kind:
-            tags[self._tag_key("lineage", "parent_kind")] = parent_kind
+        upstream = {
+            "hpo_trial_run_id": hpo_trial_run_id,
+            "hpo_refit_run_id": hpo_refit_run_id,
+            "hpo_sweep_run_id": hpo_sweep_run_id,
+            **(lineage or {}),
+        }
+        lineage_tags = self._lineage(upstream)
+        for kind in ("trial", "refit", "sweep"):  # the training run benchmarked: trial > refit > sweep
+            run_id = lineage_tags.get(self._tag_key("lineage", f"hpo_{kind}_run_id"))
+            if run_id:
+                lineage_tags[self._tag_key("lineage", "parent_training_run_id")] = run_id
+                lineage_tags[self._tag_key("lineage", "parent_kind")] = kind
+                break
+        tags.update(lineage_tags)
         tags["benchmark_source"] = benchmark_source
-        if backbone:
-            tags["benchmarked_model"] = backbone
-        tags[self._tag_key("mlflow", "run_type")] = "benchmark"
+        tags.update(self._run_type("benchmark"))
         if benchmark_key:
             tags["benchmark_key"] = benchmark_key
         tracked = self._track(
@@ -238,18 +240,21 @@ class MLflowConversionTracker(BaseTracker):
         output_dir: Path | str | None = None,
         parent_run_id: str | None = None,
         group_id: str | None = None,
+        *,
+        lineage: Mapping[str, str | None] | None = None,
     ) -> Iterator[RunHandle | None]:
-        """A conversion run; ``code.parent_run_id`` is ``parent_run_id`` or ``source_training_run``."""
+        """A conversion run. Its source is one fact, one key: ``source_training_run`` is tagged
+        ``code.lineage.final_training_run_id`` (with a link in the run's description), not also
+        ``code.parent_run_id``/``source_training_run``; ``lineage`` adds further upstream runs."""
         if not self.enabled:
             yield None
             return
         name, tags, run_key, run_key_hash = self._identity(
-            run_name, context, output_dir, parent_run_id or source_training_run, group_id
+            run_name, context, output_dir, parent_run_id, group_id
         )
         tags["conversion_type"] = conversion_type
-        tags[self._tag_key("mlflow", "run_type")] = "conversion"
-        if source_training_run:
-            tags[self._tag_key("training", "source_training_run")] = source_training_run
+        tags.update(self._run_type("conversion"))
+        tags.update(self._lineage({"final_training_run_id": source_training_run, **(lineage or {})}))
         tracked = self._track(
             name, tags, parent_run_id=parent_run_id, run_key=run_key, run_key_hash=run_key_hash
         )
