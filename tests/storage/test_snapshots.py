@@ -46,7 +46,7 @@ def test_live_sqlite_snapshots_are_sound_and_latest_state_wins(project, journal,
             i += 1
         conn.close()
 
-    snapshotter = CoalescingSnapshotter(project.store(), on_result=on_result)
+    snapshotter = CoalescingSnapshotter(project.store(), on_result=on_result, interval=0)
     thread = threading.Thread(target=writer)
     thread.start()
     try:
@@ -75,7 +75,7 @@ def test_requests_during_a_run_coalesce_into_one_more_run(project, writer):
         started.set()
         release.wait(10)
 
-    snapshotter = CoalescingSnapshotter(project.store(), on_result=on_result)
+    snapshotter = CoalescingSnapshotter(project.store(), on_result=on_result, interval=0)
     snapshotter.request(f)
     assert started.wait(10)
     for i in range(1, 11):  # while the first run is in flight
@@ -133,7 +133,7 @@ def test_flush_timeout_names_what_is_still_running(project, writer):
 
 def test_pacing_waits_after_a_snapshot_but_flush_does_not(project):
     db = _db(project.outputs / "mlruns" / "mlflow.db")
-    snapshotter = CoalescingSnapshotter(project.store(), pace=10_000.0)
+    snapshotter = CoalescingSnapshotter(project.store(), pace=10_000.0, interval=0)
     snapshotter.request(db, expect="file")
     snapshotter.flush()
     assert snapshotter.runs == 1
@@ -145,3 +145,23 @@ def test_pacing_waits_after_a_snapshot_but_flush_does_not(project):
     assert snapshotter.runs == 2 and time.monotonic() - start < 5
     with pytest.raises(ValueError, match="pace"):
         CoalescingSnapshotter(project.store(), pace=-1)
+
+
+def test_a_snapshot_starts_at_most_once_per_interval_but_flush_does_not_wait(project):
+    db = _db(project.outputs / "mlruns" / "mlflow.db")
+    snapshotter = CoalescingSnapshotter(project.store(), interval=3600.0)
+    for _ in range(5):
+        snapshotter.request(db, expect="file")
+    time.sleep(0.5)  # the first snapshot too waits an interval after the snapshotter was made
+    assert snapshotter.runs == 0 and not snapshotter.idle
+    start = time.monotonic()
+    (result,) = snapshotter.flush()
+    assert result.ok and result.stats.copied and snapshotter.runs == 1
+    snapshotter.request(db, expect="file")
+    time.sleep(0.5)
+    assert snapshotter.runs == 1  # and the next one an interval after it started
+    snapshotter.close()
+    assert snapshotter.runs == 2 and time.monotonic() - start < 5
+    assert check_sqlite(project.mirror(db), read_only=True).ok
+    with pytest.raises(ValueError, match="interval"):
+        CoalescingSnapshotter(project.store(), interval=-1)

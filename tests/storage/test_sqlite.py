@@ -113,6 +113,27 @@ def test_snapshot_sqlite_function(tmp_path, wal_db, rows):
     assert rows(out) == 500
 
 
+def test_backups_keep_their_snapshot_locally_and_overwrite_it_next_time(project, wal_db, rows):
+    db, conn = wal_db
+    store = project.store()
+    assert store.backup(db, expect="file").stats.copied
+    (staging,) = [p for p in project.scratch.rglob("study.db") if p.is_file()]
+    assert rows(staging) == 500 and staging.parent.name == "study-1"  # the backup's layout, in scratch_dir
+    inode = staging.stat().st_ino
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    conn.commit()
+    assert store.backup(db, expect="file").stats.copied
+    assert staging.stat().st_ino == inode and rows(staging) == 600  # overwritten in place, not made anew
+    assert rows(project.mirror(db)) == 600 and _integrity(project.mirror(db)) == "ok"
+    staging.write_bytes(b"torn by a killed snapshot" * 100)
+    conn.execute("INSERT INTO t VALUES (-1)")
+    conn.commit()
+    assert store.backup(db, expect="file").stats.copied
+    assert rows(project.mirror(db)) == 601 and _integrity(project.mirror(db)) == "ok"
+    assert project.store().restore(db, expect="file").ok
+    assert [p for p in project.scratch.rglob("*.db")] == [staging]  # a restore keeps no snapshot
+
+
 def test_corrupt_backup_fails_verify(project, wal_db):
     db, _ = wal_db
     store = project.store()

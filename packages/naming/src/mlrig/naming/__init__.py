@@ -6,8 +6,6 @@ variables. See the package README for every key, pattern and tag. Each module li
 its ``__all__``; this package exports exactly those.
 """
 
-from typing import TYPE_CHECKING
-
 from mlrig.naming import (
     canonical,
     config,
@@ -23,6 +21,7 @@ from mlrig.naming import (
     run_names,
     tags,
 )
+from mlrig.naming._version import __version__ as __version__  # not in __all__
 from mlrig.naming.canonical import *
 from mlrig.naming.config import *
 from mlrig.naming.context import *
@@ -52,15 +51,3 @@ __all__ = [
     *run_names.__all__,
     *tags.__all__,
 ]
-
-__version__: str  # from the installed metadata, on first access; not in __all__
-
-if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
-
-    def __getattr__(name: str) -> str:
-        # importlib.metadata is slow to import (as slow as mlrig.paths): read the version only when asked.
-        if name != "__version__":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib.metadata import version
-
-        return version("mlrig-naming")

@@ -17,8 +17,6 @@ raises :class:`~mlrig.naming.errors.HashInputError` naming where it was found.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping
 from pathlib import PurePath
@@ -86,6 +84,8 @@ def _locate(obj: object, where: str, seen: set[int]) -> str | None:
 
 
 def _dumps(obj: object, what: str, separators: tuple[str, str] | None) -> str:
+    import json  # deferred, like hashlib below: `import mlrig.naming` does not load them
+
     try:
         return json.dumps(obj, sort_keys=True, separators=separators, default=_default, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -109,6 +109,8 @@ def fingerprint_json(obj: object, *, what: str = "value") -> str:
 
 def compute_hash_64(text: str) -> str:
     """SHA-256 of the UTF-8 text as 64 lowercase hex characters."""
+    import hashlib
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import string
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from mlrig.naming._files import opt_bool, opt_int, opt_str, read_config_file, section
 from mlrig.naming._patterns import CONTROL_CHARS
+from mlrig.naming.canonical import compute_hash_64
 from mlrig.naming.errors import NamingConfigError, NamingError
 
 if TYPE_CHECKING:
@@ -394,6 +394,6 @@ def sanitize_semantic_suffix(study_name: str | None, max_length: int = 30, model
         raise NamingError(f"max_length must be an int >= 1, got {max_length!r}")
     cleaned = _SUFFIX_DROP.sub("", re.sub(r"\s+", "", study_name).replace("/", "-"))
     if len(cleaned) > max_length:
-        digest = hashlib.sha256(cleaned.encode("utf-8")).hexdigest()[:6]
+        digest = compute_hash_64(cleaned)[:6]
         cleaned = cleaned[: max_length - 7] + "-" + digest if max_length >= 8 else cleaned[:max_length]
     return f"_{cleaned}" if cleaned else ""

@@ -6,8 +6,6 @@ imports optuna and mlflow: the ``mlrig`` command line lives in ``mlrig.cli``, wh
 inside the commands that need it.
 """
 
-from typing import TYPE_CHECKING
-
 from mlrig.orchestration import (
     candidates,
     configs,
@@ -22,6 +20,7 @@ from mlrig.orchestration import (
     sweep,
     validation,
 )
+from mlrig.orchestration._version import __version__ as __version__  # not in __all__
 from mlrig.orchestration.candidates import *
 from mlrig.orchestration.configs import *
 from mlrig.orchestration.demo import *
@@ -49,15 +48,3 @@ __all__ = [
     *sweep.__all__,
     *validation.__all__,
 ]
-
-__version__: str  # from the installed metadata, on first access; not in __all__
-
-if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
-
-    def __getattr__(name: str) -> str:
-        # importlib.metadata is slow to import (as slow as mlrig.paths): read the version only when asked.
-        if name != "__version__":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib.metadata import version
-
-        return version("mlrig-orchestration")

@@ -5,9 +5,8 @@ layer of mlrig; see the package README.
 Each module lists the names it exports in its ``__all__``; this package exports exactly those.
 """
 
-from typing import TYPE_CHECKING
-
 from mlrig.paths import cache, config, drive, errors, files, layout, normalize, owner, parse, platforms, roots
+from mlrig.paths._version import __version__ as __version__  # not in __all__
 from mlrig.paths.cache import *
 from mlrig.paths.config import *
 from mlrig.paths.drive import *
@@ -33,15 +32,3 @@ __all__ = [
     *platforms.__all__,
     *roots.__all__,
 ]
-
-__version__: str  # from the installed metadata, on first access; not in __all__
-
-if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
-
-    def __getattr__(name: str) -> str:
-        # importlib.metadata is slow to import (as slow as mlrig.paths): read the version only when asked.
-        if name != "__version__":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib.metadata import version
-
-        return version("mlrig-paths")

@@ -10,10 +10,8 @@ so a sweep that runs for hours is not mistaken for a dead one.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,12 +88,20 @@ def _process_start(pid: int) -> str | None:
     return f"{boot}:{fields[19]}" if len(fields) > 19 else None
 
 
+def _hostname() -> str:
+    import socket  # deferred: it loads selectors and more, and only owner checks need the host
+
+    return socket.gethostname()
+
+
 def _is_this_process(record: OwnerRecord) -> bool:
-    return record.pid == os.getpid() and record.host == socket.gethostname()
+    return record.pid == os.getpid() and record.host == _hostname()
 
 
 def read_owner(root: Path | str) -> OwnerRecord | None:
     """The owner record of ``root``; ``None`` when there is none or it cannot be read (logged)."""
+    import json  # deferred: only readers of a record need it
+
     path = _owner_dir(root) / _RECORD_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -118,7 +124,7 @@ def owner_is_alive(record: OwnerRecord) -> bool:
     Dead means: same host, and the pid no longer exists or now belongs to a process that started at another
     time (pid reuse, reboot). A record from another host cannot be checked from here and counts as alive.
     """
-    if record.host != socket.gethostname():
+    if record.host != _hostname():
         return True
     try:
         os.kill(record.pid, 0)
@@ -184,7 +190,7 @@ def acquire_root(root: Path | str, *, wait: float | None = 0.0) -> RootOwner:
         raise RootBusyError(base, read_owner(base), round(time.monotonic() - started, 1)) from None
     record = OwnerRecord(
         pid=os.getpid(),
-        host=socket.gethostname(),
+        host=_hostname(),
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         process_start=_process_start(os.getpid()),
     )
@@ -200,6 +206,8 @@ def acquire_root(root: Path | str, *, wait: float | None = 0.0) -> RootOwner:
 def read_root_settings(root: Path | str) -> dict[str, str]:
     """What the first state-creating command remembered about ``root`` (``<root>/.mlrig/settings.json``:
     ``backup_root``, ``tracking_uri``); ``{}`` when there is none. Reads only; never creates anything."""
+    import json  # deferred, as in read_owner
+
     path = _owner_dir(root) / _SETTINGS_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

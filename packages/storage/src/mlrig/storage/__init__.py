@@ -4,9 +4,8 @@ package README for the guarantees. Each module lists the names it exports in its
 exports exactly those.
 """
 
-from typing import TYPE_CHECKING
-
 from mlrig.storage import callbacks, colab, errors, fileops, results, snapshots, sqlite_check, store, sync
+from mlrig.storage._version import __version__ as __version__  # not in __all__
 from mlrig.storage.callbacks import *
 from mlrig.storage.colab import *
 from mlrig.storage.errors import *
@@ -28,15 +27,3 @@ __all__ = [
     *store.__all__,
     *sync.__all__,
 ]
-
-__version__: str  # from the installed metadata, on first access; not in __all__
-
-if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
-
-    def __getattr__(name: str) -> str:
-        # importlib.metadata is slow to import (as slow as mlrig.paths): read the version only when asked.
-        if name != "__version__":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib.metadata import version
-
-        return version("mlrig-storage")

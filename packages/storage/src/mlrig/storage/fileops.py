@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -92,6 +91,8 @@ def signature(path: Path | str, st: os.stat_result | None = None) -> Signature:
 
 def file_digest(path: Path) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    import hashlib  # deferred: it loads OpenSSL, and `import mlrig.storage` does not need it
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -152,7 +153,9 @@ def snapshot_sqlite(src: Path, out: Path) -> None:
     """Write a consistent single-file copy of the live SQLite database ``src`` to ``out``.
 
     Uses the online backup API (committed state including the WAL; concurrent writers keep working) and
-    switches the copy to ``journal_mode=DELETE`` so it needs no sidecar files.
+    switches the copy to ``journal_mode=DELETE`` so it needs no sidecar files. An existing ``out`` (the
+    previous snapshot of the same source) is overwritten in place, which is cheaper than a new file; one that
+    is not a SQLite database (a snapshot killed midway) is replaced.
     """
     import sqlite3
 
@@ -177,6 +180,21 @@ def snapshot_sqlite(src: Path, out: Path) -> None:
         source.close()
 
 
+def _snapshot_into(src: Path, staging: Path) -> None:
+    """:func:`snapshot_sqlite` into ``staging``, kept for the next snapshot of ``src``."""
+    import sqlite3
+
+    existed = staging.exists()
+    try:
+        snapshot_sqlite(src, staging)
+    except sqlite3.DatabaseError as exc:
+        if not existed or isinstance(exc, sqlite3.OperationalError):
+            raise
+        # the kept snapshot is not a database (torn by a killed snapshot): start again from a new file
+        staging.unlink()
+        snapshot_sqlite(src, staging)
+
+
 def copy_file_atomic(
     src: Path, dst: Path, *, fsync: bool = True, sqlite_safe: bool = True, scratch_dir: Path | None = None
 ) -> int:
@@ -198,24 +216,42 @@ def _remove_sidecars(db: Path) -> None:
 
 
 def copy_file_stat(
-    src: Path, dst: Path, *, fsync: bool = True, sqlite_safe: bool = True, scratch_dir: Path | None = None
+    src: Path,
+    dst: Path,
+    *,
+    fsync: bool = True,
+    sqlite_safe: bool = True,
+    scratch_dir: Path | None = None,
+    staging: Path | None = None,
 ) -> os.stat_result:
-    """``copy_file_atomic``, returning the stat of ``dst`` as written (what a manifest records)."""
+    """``copy_file_atomic``, returning the stat of ``dst`` as written (what a manifest records).
+
+    With ``staging`` (a local path no other copy uses meanwhile) a SQLite snapshot goes there, not to a temp
+    dir, and is kept, so the next snapshot of ``src`` overwrites it in place (cheaper than a new file).
+    """
     if dst.is_dir() and not dst.is_symlink():
         raise BackupError("destination is a directory, not replacing it with a file", path=dst)
     tmp = temp_name_for(dst)
     try:
         if sqlite_safe and is_sqlite_file(src):
             import sqlite3
-            import tempfile
 
-            with tempfile.TemporaryDirectory(prefix="mlrig-sqlite-", dir=scratch_dir) as scratch:
-                snap = Path(scratch) / src.name
-                # stat before the snapshot: a commit racing it leaves the copy older than this mtime, so the
-                # next run sees a changed signature and copies again
-                src_st = src.stat()
+            # stat before the snapshot: a commit racing it leaves the copy older than this mtime, so the next
+            # run sees a changed signature and copies again
+            src_st = src.stat()
+            with contextlib.ExitStack() as stack:
+                if staging is None:
+                    import tempfile
+
+                    scratch = stack.enter_context(
+                        tempfile.TemporaryDirectory(prefix="mlrig-sqlite-", dir=scratch_dir)
+                    )
+                    snap = Path(scratch) / src.name
+                else:
+                    snap = staging
+                    snap.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    snapshot_sqlite(src, snap)
+                    _snapshot_into(src, snap)
                 except sqlite3.Error as exc:
                     raise BackupError(f"SQLite backup failed ({exc})", path=src) from exc
                 _write_temp_copy(snap, tmp, fsync=fsync)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
-import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlrig.paths import PathScopeError, get_outputs_dir, is_drive_path, map_to_backup
 from mlrig.storage.errors import BackupConfigError, BackupError
-from mlrig.storage.fileops import copy_file_atomic, is_temp_name, is_transient_name, signature
+from mlrig.storage.fileops import copy_file_stat, is_temp_name, is_transient_name, signature
 from mlrig.storage.results import (
     BackupAction,
     BackupResult,
@@ -86,6 +84,7 @@ class DriveBackupStore:
     scratch_dir: Path | None = None
     lock_timeout: float = 600.0
     _lock_file: Path = field(init=False, repr=False, compare=False)
+    _staging: Path = field(init=False, repr=False, compare=False)
     _lock: FileLock | None = field(init=False, repr=False, compare=False, default=None)
     _outputs: Path = field(init=False, repr=False, compare=False)
 
@@ -112,9 +111,13 @@ class DriveBackupStore:
             import tempfile  # with shutil and random behind it: a store needs it, `import mlrig.storage` not
 
             lock_dir = Path(tempfile.gettempdir())
+        import hashlib  # deferred like tempfile: it loads OpenSSL
+
         key = hashlib.sha256(os.path.realpath(self.backup_root).encode()).hexdigest()[:16]
         # lock file kept on local disk: advisory locks on network mounts are unreliable
         self._lock_file = lock_dir / f"mlrig-storage-{key}.lock"
+        # the last SQLite snapshot of each backed-up file, overwritten by the next one (under the lock)
+        self._staging = lock_dir / f"mlrig-storage-{key}.staging"
 
     # -- mapping -----------------------------------------------------------------------------------------
     def drive_path_for(self, local_path: Path | str) -> Path:
@@ -162,7 +165,9 @@ class DriveBackupStore:
             raise BackupError(f"timed out after {self.lock_timeout}s waiting for {exc.lock_file}") from exc
 
     # -- core copy ---------------------------------------------------------------------------------------
-    def _transfer(self, src: Path, dst: Path, scope: list[Path], *, dry_run: bool, delete: bool) -> SyncStats:
+    def _transfer(
+        self, src: Path, dst: Path, scope: list[Path], *, dry_run: bool, delete: bool, to_backup: bool = False
+    ) -> SyncStats:
         if src.is_dir():
             if dst.exists() and not dst.is_dir():
                 raise BackupError("destination exists and is a file, not a directory", path=dst)
@@ -185,13 +190,18 @@ class DriveBackupStore:
         if dry_run:
             return SyncStats(copied=(src.name,), bytes_copied=size)
         dst.parent.mkdir(parents=True, exist_ok=True)
+        import glob  # deferred: only a file copy needs it
+
         for leftover in dst.parent.glob(f".{glob.escape(dst.name)}.mlrig-*.tmp*"):
             if is_temp_name(leftover.name):  # from a copy that was killed midway
                 logger.info("removing leftover temp file %s", leftover)
                 leftover.unlink(missing_ok=True)
         if self.progress is not None:
             self.progress(Progress(0, 1, 0, size, src.name))
-        written = copy_file_atomic(src, dst, fsync=self.fsync, scratch_dir=self.scratch_dir)
+        # a backup keeps its SQLite snapshot for the next one (one after every trial); a restore does not
+        staging = self._staging / dst.relative_to(self.backup_root) if to_backup else None
+        copied = copy_file_stat(src, dst, fsync=self.fsync, scratch_dir=self.scratch_dir, staging=staging)
+        written = copied.st_size
         if self.progress is not None:
             self.progress(Progress(1, 1, written, size, src.name))
         return SyncStats(copied=(src.name,), bytes_copied=written)
@@ -238,7 +248,9 @@ class DriveBackupStore:
                     True, BackupAction.SKIPPED, src, dst, f"Dry run - would {verb}", stats=stats
                 )
             with self._locked():
-                stats = self._transfer(src, dst, scope, dry_run=False, delete=delete)
+                stats = self._transfer(
+                    src, dst, scope, dry_run=False, delete=delete, to_backup=verb == "backup"
+                )
         except Exception as exc:  # every outcome is a result; unexpected ones get a traceback in the log
             logger.warning("%s of %s -> %s failed: %s", verb, src, dst, exc, exc_info=not _expected(exc))
             return BackupResult(

@@ -11,7 +11,6 @@ that was edited or corrupted since (its size, mtime, inode or ctime moved) is co
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -75,6 +74,8 @@ def _ancestors(rel: str) -> Iterable[str]:
 
 def load_manifest(dst_top: Path, src_top: Path) -> Manifest:
     """Entries of ``dst_top``'s manifest if written for ``src_top``; empty when absent or unreadable."""
+    import json  # deferred: `import mlrig.storage` does not need it
+
     path = dst_top / MANIFEST_NAME
     try:
         with open(path, encoding="utf-8") as fh:

@@ -4,8 +4,6 @@ Importing this package changes nothing global in MLflow (no tracking URI, no exp
 module lists the names it exports in its ``__all__``; this package exports exactly those.
 """
 
-from typing import TYPE_CHECKING
-
 from mlrig.tracking import (
     artifacts,
     counter,
@@ -28,6 +26,7 @@ from mlrig.tracking import (
     urls,
     writer,
 )
+from mlrig.tracking._version import __version__ as __version__  # not in __all__
 from mlrig.tracking.artifacts import *
 from mlrig.tracking.counter import *
 from mlrig.tracking.errors import *
@@ -71,15 +70,3 @@ __all__ = [
     *urls.__all__,
     *writer.__all__,
 ]
-
-__version__: str  # from the installed metadata, on first access; not in __all__
-
-if not TYPE_CHECKING:  # hidden from type checkers, which would accept any name of a module with __getattr__
-
-    def __getattr__(name: str) -> str:
-        # importlib.metadata is slow to import (as slow as mlrig.paths): read the version only when asked.
-        if name != "__version__":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from importlib.metadata import version
-
-        return version("mlrig-tracking")
