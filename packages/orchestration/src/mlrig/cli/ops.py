@@ -110,8 +110,14 @@ def _study_row(db: Path) -> dict[str, Any]:
     """One Optuna ``study.db``, read-only (no migration, no lock file): name, trials by state, best value."""
     import sqlite3
 
-    env, model, folder = db.parts[-4], db.parts[-3], db.parts[-2]
-    row: dict[str, Any] = {"study_hash": folder.removeprefix("study-"), "model": model, "storage_env": env}
+    from mlrig.paths import parse_study_dir
+
+    info = parse_study_dir(db.parent) or {}
+    row: dict[str, Any] = {
+        "study_hash": info.get("study8", ""),
+        "model": info.get("model", ""),
+        "storage_env": info.get("storage_env", ""),
+    }
     con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
     try:
         names = [r[0] for r in con.execute("SELECT study_name FROM studies")]
@@ -142,13 +148,14 @@ def _study_row(db: Path) -> dict[str, Any]:
 def studies(root: Path, config_dir: Path | None, as_json: bool) -> None:
     """List the Optuna studies under the root's outputs (hash as in study-<hash>, model, trials by state,
     best value); reads the study files without changing them."""
-    from mlrig.paths import get_outputs_dir
+    from mlrig.orchestration.study import STUDY_DB
+    from mlrig.paths import find_study_dirs
 
     if not root.is_dir():
         raise click.ClickException(f"project root {root.absolute()} does not exist")
     with user_errors():
-        outputs = get_outputs_dir(root.absolute(), resolve_config_dir(root, config_dir), "local")
-    found = [_study_row(db) for db in sorted(Path(outputs).glob("hpo/*/*/study-*/study.db"))]
+        folders = find_study_dirs(root.absolute(), resolve_config_dir(root, config_dir))
+    found = [_study_row(d / STUDY_DB) for d in folders if (d / STUDY_DB).is_file()]
     if as_json:
         emit_json(found)
         return
@@ -160,4 +167,4 @@ def studies(root: Path, config_dir: Path | None, as_json: bool) -> None:
         shown = "-" if best is None else f"{best:.4f}"
         click.echo(f"{item['study_hash']}  {item['model']:<12} {shown:>8}  {trials}  {item['path']}")
     if not found:
-        click.echo(f"no study under {outputs}", err=True)
+        click.echo(f"no study under {root.absolute()}", err=True)

@@ -17,6 +17,7 @@ from mlrig.cli.common import (
     json_option,
     quiet_libraries,
     remember,
+    resolve_config_dir,
     root_option,
     settled_backup_root,
     settled_tracking_uri,
@@ -179,8 +180,8 @@ def _user_run(stages: bool, **kw: Any) -> None:
     def call(uri: str | None, backup: Path) -> Any:
         from mlrig.orchestration import load_callable, run_pipeline
 
-        cfg = kw["config_dir"] or root / "config"
-        name = kw["experiment"] or _only_experiment(Path(cfg))
+        cfg = resolve_config_dir(root, kw["config_dir"])
+        name = kw["experiment"] or _only_experiment(cfg)
         fns = {k: load_callable(kw[k]) if kw.get(k) else None for k in ("labels", "convert", "benchmark")}
         return run_pipeline(
             root,

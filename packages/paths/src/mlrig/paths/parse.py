@@ -14,10 +14,12 @@ from mlrig.paths.platforms import STORAGE_ENVS, normalize_storage_env
 __all__ = [
     "build_study_dir",
     "find_study_by_hash",
+    "find_study_dirs",
     "find_trial_by_hash",
     "is_v2_path",
     "parse_hpo_path",
     "parse_hpo_path_v2",
+    "parse_study_dir",
 ]
 
 _STUDY = re.compile(r"study-([0-9a-fA-F]{8})")
@@ -50,6 +52,15 @@ def parse_hpo_path(path: Path | str) -> dict[str, str] | None:
                 info["bench8"] = bench.group(1).lower()
             return info
     return None
+
+
+def parse_study_dir(path: Path | str) -> dict[str, str] | None:
+    """``{storage_env, model, study8}`` of a study folder ``.../<env>/<model>/study-<8 hex>``, else None."""
+    parts = _parts(path)
+    study = _STUDY.fullmatch(parts[-1]) if len(parts) >= 3 else None
+    if study is None:
+        return None
+    return {"storage_env": parts[-3], "model": parts[-2], "study8": study.group(1).lower()}
 
 
 # The reference project's name for the same function.
@@ -125,6 +136,24 @@ def find_study_by_hash(
         if folder.is_dir():
             return folder
     return None
+
+
+def find_study_dirs(
+    root_dir: Path | str, config_dir: Path | str | None = None, storage_env: str | None = None
+) -> list[Path]:
+    """Every existing study folder under the HPO outputs (the ``hpo`` pattern's segments up to ``{study8}``),
+    sorted; all storage envs unless ``storage_env`` is given. Reads the tree only to that depth."""
+    found: set[Path] = set()
+    for env in _envs(storage_env):
+        config = config_for(root_dir, config_dir, env, None)
+        names = config.template(PROCESS_PATTERN_KEYS["hpo"]).segment_names
+        depth = next((i for i, seg in enumerate(names) if "study8" in seg), None)
+        if depth is None:
+            continue
+        base = outputs_base(root_dir, config).joinpath(*config.outputs["hpo"].split("/"))
+        pattern = "/".join(["*"] * depth + ["study-*"])
+        found.update(p for p in base.glob(pattern) if p.is_dir() and parse_study_dir(p) is not None)
+    return sorted(found)
 
 
 def find_trial_by_hash(
