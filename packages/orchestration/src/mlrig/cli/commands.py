@@ -15,6 +15,7 @@ import click
 from mlrig.cli.backup import backup, restore, verify
 from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
 from mlrig.cli.ops import cleanup_interrupted, doctor, runs
+from mlrig.cli.services import services
 
 __all__ = ["main"]
 
@@ -161,5 +162,5 @@ def names(root: Path, config_dir: Path | None, **kwargs: Any) -> None:
             click.echo(f"  {key} = {value}")
 
 
-for _command in (runs, backup, restore, verify, cleanup_interrupted, doctor):
+for _command in (runs, backup, restore, verify, cleanup_interrupted, doctor, services):
     main.add_command(_command)

@@ -17,6 +17,7 @@ from mlrig.orchestration import (
     runs,
     schemas,
     selection,
+    services,
     stages,
     state,
     sweep,
@@ -30,6 +31,7 @@ from mlrig.orchestration.requests import *
 from mlrig.orchestration.runs import *
 from mlrig.orchestration.schemas import *
 from mlrig.orchestration.selection import *
+from mlrig.orchestration.services import *
 from mlrig.orchestration.stages import *
 from mlrig.orchestration.state import *
 from mlrig.orchestration.sweep import *
@@ -44,6 +46,7 @@ __all__ = [
     *runs.__all__,
     *schemas.__all__,
     *selection.__all__,
+    *services.__all__,
     *stages.__all__,
     *state.__all__,
     *sweep.__all__,
