@@ -12,6 +12,7 @@ from mlrig.orchestration import (
     candidates,
     configs,
     demo,
+    distributed,
     errors,
     requests,
     runs,
@@ -22,10 +23,12 @@ from mlrig.orchestration import (
     state,
     sweep,
     validation,
+    worker,
 )
 from mlrig.orchestration.candidates import *
 from mlrig.orchestration.configs import *
 from mlrig.orchestration.demo import *
+from mlrig.orchestration.distributed import *
 from mlrig.orchestration.errors import *
 from mlrig.orchestration.requests import *
 from mlrig.orchestration.runs import *
@@ -36,11 +39,13 @@ from mlrig.orchestration.stages import *
 from mlrig.orchestration.state import *
 from mlrig.orchestration.sweep import *
 from mlrig.orchestration.validation import *
+from mlrig.orchestration.worker import *
 
 __all__ = [
     *candidates.__all__,
     *configs.__all__,
     *demo.__all__,
+    *distributed.__all__,
     *errors.__all__,
     *requests.__all__,
     *runs.__all__,
@@ -51,6 +56,7 @@ __all__ = [
     *state.__all__,
     *sweep.__all__,
     *validation.__all__,
+    *worker.__all__,
 ]
 
 __version__: str  # from the installed metadata, on first access; not in __all__

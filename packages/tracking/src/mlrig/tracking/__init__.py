@@ -17,6 +17,7 @@ from mlrig.tracking import (
     retry,
     runs,
     setup,
+    shared_sweep,
     sweep,
     takeover,
     tracker_base,
@@ -37,6 +38,7 @@ from mlrig.tracking.queries import *
 from mlrig.tracking.retry import *
 from mlrig.tracking.runs import *
 from mlrig.tracking.setup import *
+from mlrig.tracking.shared_sweep import *
 from mlrig.tracking.sweep import *
 from mlrig.tracking.takeover import *
 from mlrig.tracking.tracker_base import *
@@ -58,6 +60,7 @@ __all__ = [
     *retry.__all__,
     *runs.__all__,
     *setup.__all__,
+    *shared_sweep.__all__,
     *sweep.__all__,
     *takeover.__all__,
     *tracker_base.__all__,
