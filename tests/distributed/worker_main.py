@@ -24,7 +24,7 @@ BACKBONE = "tiny"
 
 
 def experiment(root: Path, name: str, max_trials: int, heartbeat: int, grace: int) -> ExperimentConfig:
-    """The demo experiment renamed ``name`` (its own MLflow experiment and study), without k-fold or pruning."""
+    """The demo experiment renamed ``name`` (own MLflow experiment and study), without k-fold or pruning."""
     cfg = prepare_demo_config(root)
     exp = load_experiment_config(cfg, "demo")
     hpo: dict[str, Any] = {
@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
     if args.mode == "claim":
         return claim_rounds(args)
     exp = experiment(args.root, args.name, args.max_trials, args.heartbeat, args.grace)
+    t0 = time.perf_counter()
     result = run_worker(
         make_train(args.sleep, args.hang_file), exp, BACKBONE, root_dir=args.root,
         config_dir=args.root / "config", labels=[0, 1] * 10, storage_url=args.storage,
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     print(json.dumps({
         "worker": result.worker_id, "parent": result.parent_run_id, "finalised": result.finalised,
-        "trials": [t.number for t in result.trials],
+        "trials": [t.number for t in result.trials], "seconds": time.perf_counter() - t0,
     }))  # fmt: skip
     return 0
 
@@ -106,7 +107,7 @@ def claim_rounds(args: argparse.Namespace) -> int:
         )  # fmt: skip
         tracker = SharedSweepTracker(sweep.experiment_name, tracking_uri=args.tracking, config_dir=sweep.cfg)
         locks = AdvisoryLocks(dist.storage_url)
-        study = _open_study(sweep, dist, locks, _EndStaleRuns())
+        study, _ = _open_study(sweep, dist, locks, _EndStaleRuns())
         tracker._experiment()  # created before the start line: the race under test is the parent's
         time.sleep(max(0.0, args.start_at + r * 1.5 - time.time()))
         parents.append(_parent(sweep, tracker, study, locks))

@@ -16,6 +16,7 @@ from mlrig.cli.backup import backup, restore, verify
 from mlrig.cli.common import config_option, resolve_config_dir, root_option, user_errors
 from mlrig.cli.ops import cleanup_interrupted, doctor, runs
 from mlrig.cli.services import services
+from mlrig.cli.worker import worker
 
 __all__ = ["main"]
 
@@ -53,15 +54,23 @@ def versions() -> None:
     default=None,
     help="Folder standing in for the Drive mount (default: <root>/backup).",
 )
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Run the sweeps with N workers.")
 def demo(
     root: Path,
     config_dir: Path | None,
     max_trials: int | None,
     tracking_uri: str | None,
     backup_root: Path | None,
+    workers: int | None,
 ) -> None:
     """Run the whole pipeline on a small numpy model: sweep → selection → final training → conversion →
-    benchmark. Running it again resumes and reuses instead of duplicating."""
+    benchmark. Running it again resumes and reuses instead of duplicating. With --workers N: only the sweeps,
+    by N worker processes on the root's services (started when not up)."""
+    if workers is not None:
+        from mlrig.cli.worker import demo_workers
+
+        demo_workers(root, workers, config_dir, max_trials)
+        return
     from mlrig.cli.report import demo_table
     from mlrig.orchestration import run_demo
 
@@ -162,5 +171,5 @@ def names(root: Path, config_dir: Path | None, **kwargs: Any) -> None:
             click.echo(f"  {key} = {value}")
 
 
-for _command in (runs, backup, restore, verify, cleanup_interrupted, doctor, services):
+for _command in (runs, backup, restore, verify, cleanup_interrupted, doctor, services, worker):
     main.add_command(_command)

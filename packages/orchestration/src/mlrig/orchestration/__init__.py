@@ -24,6 +24,7 @@ from mlrig.orchestration import (
     sweep,
     validation,
     worker,
+    worker_launch,
 )
 from mlrig.orchestration.candidates import *
 from mlrig.orchestration.configs import *
@@ -40,6 +41,7 @@ from mlrig.orchestration.state import *
 from mlrig.orchestration.sweep import *
 from mlrig.orchestration.validation import *
 from mlrig.orchestration.worker import *
+from mlrig.orchestration.worker_launch import *
 
 __all__ = [
     *candidates.__all__,
@@ -57,6 +59,7 @@ __all__ = [
     *sweep.__all__,
     *validation.__all__,
     *worker.__all__,
+    *worker_launch.__all__,
 ]
 
 __version__: str  # from the installed metadata, on first access; not in __all__

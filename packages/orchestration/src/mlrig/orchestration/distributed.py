@@ -25,9 +25,13 @@ from mlrig.orchestration.folds import FoldSplits, create_kfold_splits
 __all__ = [
     "AdvisoryLocks",
     "DistributedConfig",
+    "ask_ticket",
+    "claim_parent_run",
     "distributed_config",
+    "finalise_once",
     "heartbeat",
     "open_shared_storage",
+    "study_fold_splits",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,7 +86,7 @@ def distributed_config(
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_optuna() -> Iterator[None]:
     """Optuna warns that heartbeats are experimental and meant for ``Study.optimize``: known, by design here;
     ``failed_trial_callback`` is kept (deprecated in 4.9) because optuna>=4.0 lacks its new name."""
     with warnings.catch_warnings():
@@ -145,7 +149,7 @@ def open_shared_storage(
 ) -> optuna.storages.RDBStorage:
     """``RDBStorage`` with heartbeats, built under an advisory lock: N processes creating Optuna's schema
     on an empty database at once fail with ``UniqueViolation`` (optuna #1092)."""
-    with locks.hold("mlrig:optuna-schema"), _quiet():
+    with locks.hold("mlrig:optuna-schema"), quiet_optuna():
         return optuna.storages.RDBStorage(
             config.storage_url,
             heartbeat_interval=config.heartbeat_interval,
@@ -188,7 +192,7 @@ def ask_ticket(
     """Under the study's lock: fail stale trials, then ask only while COMPLETE+PRUNED+RUNNING+WAITING is under
     ``target`` (a WAITING retry is always taken). Returns ``(trial, budget_reached)``; ``(None, False)``
     means wait: the budget is held by running trials that may still fail."""
-    with locks.hold(study_lock_name(study)), _quiet():
+    with locks.hold(study_lock_name(study)), quiet_optuna():
         optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         done = sum(t.state in DONE for t in trials)

@@ -129,7 +129,7 @@ def _run_as(cmd: list[str], user: pwd.struct_passwd | None, log: Path | None = N
         raise ServicesError(f"{Path(cmd[0]).name} failed ({out.returncode}): {out.stderr.strip()} {tail}")
 
 
-def _start_postgres(base: Path) -> tuple[int, int]:
+def _start_postgres(base: Path, durable: bool) -> tuple[int, int]:
     """initdb (once) and start PostgreSQL on 127.0.0.1 (no Unix socket); returns ``(pid, port)``."""
     user = _pg_user()
     pgdata, log = base / "pgdata", base / "postgres.log"
@@ -149,6 +149,10 @@ def _start_postgres(base: Path) -> tuple[int, int]:
         os.chown(log, user.pw_uid, user.pw_gid)
     port = _free_port()
     options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=300"
+    if (
+        not durable
+    ):  # throw-away data (tests): no fsync, so MLflow's ~100 migrations take seconds, not a minute
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     pg_ctl = str(_pg_bin("pg_ctl"))
     _run_as([pg_ctl, "-D", str(pgdata), "-l", str(log), "-w", "-o", options, "start"], user, log)
     pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
@@ -210,15 +214,16 @@ def services_status(root: Path | str) -> Services | None:
     return services if _alive(services.postgres_pid) and _alive(services.mlflow_pid) else None
 
 
-def services_up(root: Path | str, *, timeout: float = 120.0) -> Services:
-    """Start PostgreSQL and an ``mlflow server`` on it for ``root`` (no-op when up); remember the URIs."""
+def services_up(root: Path | str, *, timeout: float = 120.0, durable: bool = True) -> Services:
+    """Start PostgreSQL and an ``mlflow server`` on it for ``root`` (no-op when up); remember the URIs.
+    ``durable=False`` turns fsync off: for throw-away data (tests, benchmarks) only."""
     running = services_status(root)
     if running is not None:
         return running
     services_down(root)  # one half may be left from a crash: stop it before starting both again
     base = _services_dir(Path(root))
     base.mkdir(parents=True, exist_ok=True)
-    pg_pid, pg_port = _start_postgres(base)
+    pg_pid, pg_port = _start_postgres(base, durable)
     admin = f"postgresql+psycopg://postgres@127.0.0.1:{pg_port}/postgres"
     try:
         mlflow_db = create_database(admin, "mlflow")

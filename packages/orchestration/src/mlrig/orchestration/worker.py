@@ -25,6 +25,7 @@ from mlrig.orchestration.distributed import (
     finalise_once,
     heartbeat,
     open_shared_storage,
+    quiet_optuna,
     study_fold_splits,
 )
 from mlrig.orchestration.errors import OrchestrationError
@@ -33,9 +34,9 @@ from mlrig.orchestration.runs import descendants, sigterm_as_interrupt
 from mlrig.orchestration.search_space import build_pruner, build_sampler
 from mlrig.orchestration.study import study_name_for
 from mlrig.orchestration.sweep import ProgressFn, SweepResult, TrialOutcome, _Sweep
-from mlrig.tracking import SharedSweepTracker, terminate_run_safe
+from mlrig.tracking import PostgresRunState, SharedSweepTracker, terminate_run_safe
 
-__all__ = ["WorkerResult", "run_worker"]
+__all__ = ["WorkerResult", "cleanup_stale_trials", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class _EndStaleRuns:
 
     def __init__(self) -> None:
         self.tracker: SharedSweepTracker | None = None
-        self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback()
+        self.count = 0
+        with quiet_optuna():
+            self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback()
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
@@ -184,7 +187,7 @@ def run_worker(
     )  # fmt: skip
     tracker = SharedSweepTracker(
         sweep.experiment_name, tracking_uri=tracking_uri, config_dir=cfg, root_dir=root,
-        naming_config=sweep.naming_config,
+        naming_config=sweep.naming_config, run_state=PostgresRunState(dist.storage_url),
     )  # fmt: skip
     sweep.tracker = tracker
     callback = _EndStaleRuns()
@@ -221,3 +224,22 @@ def run_worker(
         return out
     finally:
         locks.close()
+
+
+def cleanup_stale_trials(storage_url: str, tracking_uri: str, *, grace_period: int | None = None) -> int:
+    """``mlrig cleanup-interrupted`` in distributed mode: in every study of ``storage_url``, fail the trials
+    whose heartbeat is stale (their runs ended KILLED, their parameters queued again); a live worker's trials
+    and runs are never touched. Returns how many trials were failed."""
+    dist = DistributedConfig(storage_url, grace_period=grace_period)
+    callback = _EndStaleRuns()
+    callback.tracker = SharedSweepTracker("mlrig-cleanup", tracking_uri=tracking_uri)
+    locks = AdvisoryLocks(dist.storage_url)
+    try:
+        storage = open_shared_storage(dist, locks, callback)
+        for summary in storage.get_all_studies():
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            with locks.hold(f"mlrig:study:{study.study_name}"), quiet_optuna():
+                optuna.storages.fail_stale_trials(study)
+    finally:
+        locks.close()
+    return callback.count

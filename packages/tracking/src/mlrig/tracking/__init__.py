@@ -13,6 +13,7 @@ from mlrig.tracking import (
     finder,
     index,
     lifecycle,
+    pg_state,
     queries,
     retry,
     runs,
@@ -34,6 +35,7 @@ from mlrig.tracking.errors import *
 from mlrig.tracking.finder import *
 from mlrig.tracking.index import *
 from mlrig.tracking.lifecycle import *
+from mlrig.tracking.pg_state import *
 from mlrig.tracking.queries import *
 from mlrig.tracking.retry import *
 from mlrig.tracking.runs import *
@@ -56,6 +58,7 @@ __all__ = [
     *finder.__all__,
     *index.__all__,
     *lifecycle.__all__,
+    *pg_state.__all__,
     *queries.__all__,
     *retry.__all__,
     *runs.__all__,
