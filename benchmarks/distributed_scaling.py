@@ -12,7 +12,9 @@ Run: ``uv run --frozen python benchmarks/distributed_scaling.py [--trials 40] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import subprocess
 import sys
@@ -58,7 +60,8 @@ def _worker(args: argparse.Namespace) -> None:
 def _span(storage: str, name: str) -> float:
     import optuna
 
-    trials = optuna.load_study(study_name=f"{name}_tiny", storage=storage).get_trials(deepcopy=False)
+    (study,) = optuna.get_all_study_names(storage)  # a database per sweep
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     return (max(ends) - min(starts)).total_seconds()
@@ -80,7 +83,6 @@ def _sweep(n: int, admin: str, tracking: str, root: Path, trials: int, sleep: fl
 def _bare(admin: str, tracking: str, trials: int) -> float:
     """Seconds per trial of bare Optuna RDB ask/tell + MLflow client (create child run, log, end)."""
     import optuna
-    from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
     from mlrig.orchestration.services import create_database
@@ -91,6 +93,13 @@ def _bare(admin: str, tracking: str, trials: int) -> float:
     client = MlflowClient(tracking)
     experiment = client.create_experiment(f"bare_{uuid.uuid4().hex[:6]}")
     parent = client.create_run(experiment).info.run_id
+    with contextlib.redirect_stdout(io.StringIO()):  # mlflow prints a "View run" line per ended run
+        return _bare_loop(study, client, experiment, parent, trials)
+
+
+def _bare_loop(study: Any, client: Any, experiment: str, parent: str, trials: int) -> float:
+    from mlflow.entities import Metric
+
     t0 = time.perf_counter()
     for _ in range(trials):
         trial = study.ask()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 
 import optuna
-from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from mlrig.cli import main
 from mlrig.naming import load_tags_registry
 from mlrig.orchestration import AdvisoryLocks, DistributedConfig, heartbeat, open_shared_storage
 from mlrig.orchestration.services import Services
+from mlrig.orchestration.worker import cleanup_stale_trials
 
 INTERRUPTED = load_tags_registry().key("training", "interrupted")
 
@@ -33,13 +32,9 @@ def test_cleanup_fails_the_stale_trial_and_leaves_the_live_one(pg_services: Serv
     live, dead = trials
     with heartbeat(storage, live._trial_id, 1):  # the live worker keeps beating; the dead one stopped
         time.sleep(3.5)
-        out = CliRunner().invoke(
-            main,
-            ["cleanup-interrupted", "--experiment", "cleanup", "--optuna-storage", fresh_db,
-             "--tracking-uri", pg_services.tracking_uri],
-        )  # fmt: skip
-    assert out.exit_code == 0, out.output
-    assert out.output.startswith("1 trial(s)")
+        # What `mlrig cleanup-interrupted --optuna-storage URL` runs, with the workers' grace period.
+        failed = cleanup_stale_trials(fresh_db, pg_services.tracking_uri, grace_period=2)
+    assert failed == 1
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     assert states[live.number] == optuna.trial.TrialState.RUNNING
     assert states[dead.number] == optuna.trial.TrialState.FAIL

@@ -29,7 +29,9 @@ def _runs(tracking: str, name: str) -> list[Run]:
 
 
 def _study(storage: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=f"{name}_tiny", storage=storage)
+    """The study ``<name>_tiny_<study key>``: named after the sweep's study key in the shared database."""
+    (found,) = [s for s in optuna.get_all_study_names(storage) if s.startswith(f"{name}_tiny_")]
+    return optuna.load_study(study_name=found, storage=storage)
 
 
 @pytest.mark.slow

@@ -200,7 +200,13 @@ def _start_mlflow(base: Path, backend_url: str, timeout: float) -> tuple[int, in
     ]  # fmt: skip
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    _wait_http(f"http://127.0.0.1:{port}/health", proc.pid, log, timeout)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/health", proc.pid, log, timeout)
+    except BaseException:  # not up (or interrupted): never leave a half-started server behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        raise
     return proc.pid, port
 
 

@@ -64,6 +64,7 @@ class _EndStaleRuns:
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback()
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.count += 1
         run_id = trial.user_attrs.get("mlflow_run_id")
         tracker = self.tracker
         if isinstance(run_id, str) and tracker is not None:
@@ -85,7 +86,9 @@ def _open_study(
     sweep: _Sweep, dist: DistributedConfig, locks: AdvisoryLocks, callback: _EndStaleRuns
 ) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
     storage = open_shared_storage(dist, locks, callback)
-    name = study_name_for(sweep.hpo, sweep.backbone)
+    # One database holds the studies of every experiment and config: the study key keeps them apart (locally
+    # each study.db sits in its own study-<key> folder instead).
+    name = f"{study_name_for(sweep.hpo, sweep.backbone)}_{sweep.study_key_hash[:8]}"
     if sweep.direction not in ("maximize", "minimize"):
         raise OrchestrationError(f"objective.direction must be maximize or minimize, got {sweep.direction!r}")
     with locks.hold(f"mlrig:create:{name}"):
