@@ -26,6 +26,8 @@ from mlrig.cli.common import (
 from mlrig.cli.ops import cleanup_interrupted, doctor, studies
 from mlrig.cli.pipeline import demo, pipeline, sweep
 from mlrig.cli.runs import experiments, runs
+from mlrig.cli.services import services
+from mlrig.cli.worker import worker
 
 __all__ = ["main"]
 
@@ -146,5 +148,7 @@ for _command in (
     verify,
     cleanup_interrupted,
     doctor,
+    services,
+    worker,
 ):
     main.add_command(_command)

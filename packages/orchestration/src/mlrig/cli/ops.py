@@ -43,6 +43,7 @@ def _row(run: Any) -> str:
     help="Only runs started at least this long ago.",
 )
 @click.option("--dry-run", is_flag=True)
+@click.option("--optuna-storage", envvar="MLRIG_OPTUNA_STORAGE", default=None, help="Distributed mode.")
 def cleanup_interrupted(
     root: Path,
     config_dir: Path | None,
@@ -50,12 +51,19 @@ def cleanup_interrupted(
     experiment: str,
     older_than_minutes: float,
     dry_run: bool,
+    optuna_storage: str | None,
 ) -> None:
     """End RUNNING runs left behind by dead processes as KILLED, tagged code.interrupted=true.
 
     "Dead" is decided by the root's owner (pid + host + process start time): while a live process owns
-    the root its runs are left alone, however long they have been running.
+    the root its runs are left alone, however long they have been running. In distributed mode (an Optuna
+    storage URL) only trials whose heartbeat is stale are failed and their runs ended.
     """
+    if optuna_storage:
+        from mlrig.cli.worker import cleanup_distributed
+
+        cleanup_distributed(root, optuna_storage, tracking_uri, dry_run)
+        return
     from mlrig.paths import owner_is_alive, read_owner
 
     holder = read_owner(root.absolute())

@@ -139,6 +139,12 @@ def _run(
 
 @click.command()
 @_common
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Only the sweeps, by N worker processes on the root's services (started when not up).",
+)
 def demo(
     root: Path,
     config_dir: Path | None,
@@ -147,10 +153,18 @@ def demo(
     backup_root: Path | None,
     as_json: bool,
     overrides: tuple[str, ...],
+    workers: int | None,
 ) -> None:
-    """Run the whole pipeline on a small numpy model: sweep → selection → final training → conversion →
-    benchmark. Running it again resumes and reuses instead of duplicating. OVERRIDES: section.key=value
+    """Run the whole pipeline on a small numpy model: sweep → selection → benchmark → final training →
+    conversion. Running it again resumes and reuses instead of duplicating. OVERRIDES: section.key=value
     (e.g. hpo.sampling.max_trials=4)."""
+    if workers is not None:
+        if overrides:
+            raise click.UsageError("--workers takes no OVERRIDES (the workers read the root's configs)")
+        from mlrig.cli.worker import demo_workers
+
+        demo_workers(root, workers, config_dir, max_trials)
+        return
     bars = SweepBars()
 
     def call(uri: str | None, backup: Path) -> Any:

@@ -157,6 +157,7 @@ HPO_SCHEMA: Mapping[str, Spec] = {
     },
     "mlflow": {"log_best_checkpoint": OK},
     "refit": {"enabled": OK},
+    "distributed": {"storage": OK, "heartbeat_interval": OK, "grace_period": OK},  # mlrig worker
     "cleanup": unimplemented("runs left RUNNING are always ended KILLED on resume and trials FAIL"),
     "seed": Leaf(kind="int"),
     "study_name": OK,

@@ -11,11 +11,13 @@ from mlrig.tracking import (
     finder,
     index,
     lifecycle,
+    pg_state,
     queries,
     results,
     retry,
     runs,
     setup,
+    shared_sweep,
     sweep,
     takeover,
     tracker_base,
@@ -33,11 +35,13 @@ from mlrig.tracking.errors import *
 from mlrig.tracking.finder import *
 from mlrig.tracking.index import *
 from mlrig.tracking.lifecycle import *
+from mlrig.tracking.pg_state import *
 from mlrig.tracking.queries import *
 from mlrig.tracking.results import *
 from mlrig.tracking.retry import *
 from mlrig.tracking.runs import *
 from mlrig.tracking.setup import *
+from mlrig.tracking.shared_sweep import *
 from mlrig.tracking.sweep import *
 from mlrig.tracking.takeover import *
 from mlrig.tracking.tracker_base import *
@@ -55,11 +59,13 @@ __all__ = [
     *finder.__all__,
     *index.__all__,
     *lifecycle.__all__,
+    *pg_state.__all__,
     *queries.__all__,
     *results.__all__,
     *retry.__all__,
     *runs.__all__,
     *setup.__all__,
+    *shared_sweep.__all__,
     *sweep.__all__,
     *takeover.__all__,
     *tracker_base.__all__,
