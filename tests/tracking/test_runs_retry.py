@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
@@ -86,3 +88,22 @@ def test_invalid_settings_raise() -> None:
         retry_with_backoff(lambda: 1, max_retries=-1)
     with pytest.raises(TrackingError, match="deadline"):
         RetryPolicy(deadline=0)
+
+
+def test_a_server_store_gets_one_layer_of_retries(tmp_path: Path) -> None:
+    """Over HTTP MLflow's own client retries (bounded by MLFLOW_HTTP_REQUEST_*): mlrig makes one attempt per
+    call there, and keeps its backoff for local stores (a locked SQLite database)."""
+    from mlrig.tracking import MLflowSweepTracker, TrackedRun, retry_policy_for
+
+    assert retry_policy_for("http://127.0.0.1:5000").max_retries == 0
+    assert retry_policy_for("HTTPS://mlflow.example.org").max_retries == 0
+    local = retry_policy_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert local.max_retries > 0
+    tracker = MLflowSweepTracker("exp", tracking_uri="http://127.0.0.1:1", config_dir=None, root_dir=tmp_path)
+    assert tracker.retry.max_retries == 0
+    # a run's calls on a server that refuses: one attempt each, the failure recorded, nothing raised
+    run = TrackedRun(tracker.client, experiment_id="1", run_name="r")
+    calls = Flaky([ConnectionRefusedError("refused")] * 5)
+    run.client.create_run = lambda *a, **k: calls()  # type: ignore[method-assign]
+    assert run.create() is False
+    assert calls.calls == 1 and run.failures

@@ -11,7 +11,7 @@ from typing import Any, Final, TypeVar
 
 from mlrig.tracking.errors import TrackingError
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "is_transient_error", "retry_with_backoff"]
+__all__ = ["DEFAULT_RETRY", "RetryPolicy", "is_transient_error", "retry_policy_for", "retry_with_backoff"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +146,17 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY: Final = RetryPolicy()
+
+
+# Stores reached over HTTP: MLflow's own client already retries connection errors, 429 and 5xx
+# (MLFLOW_HTTP_REQUEST_MAX_RETRIES / _TIMEOUT / _BACKOFF_FACTOR), so mlrig adds no second layer there.
+_HTTP_SCHEMES: Final = ("http://", "https://", "databricks", "azureml://")
+SINGLE_ATTEMPT: Final = RetryPolicy(max_retries=0, deadline=None)
+
+
+def retry_policy_for(tracking_uri: str | None) -> RetryPolicy:
+    """The retry policy of a store: one attempt over HTTP (MLflow's client retries, bounded by its
+    ``MLFLOW_HTTP_REQUEST_*`` settings); :data:`DEFAULT_RETRY` for local stores (a locked SQLite database)."""
+    if tracking_uri and tracking_uri.lower().startswith(_HTTP_SCHEMES):
+        return SINGLE_ATTEMPT
+    return DEFAULT_RETRY

@@ -28,7 +28,7 @@ from mlrig.tracking.lifecycle import (
     set_terminated,
     validate_status,
 )
-from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy, is_transient_error
+from mlrig.tracking.retry import RetryPolicy, is_transient_error, retry_policy_for
 from mlrig.tracking.writer import submit_background
 
 __all__ = ["RunHandle", "TrackedRun", "run_status_for", "track_run"]
@@ -110,7 +110,7 @@ class TrackedRun:
         self.parent_run_id = parent_run_id
         self.run_key = run_key
         self.run_key_hash = run_key_hash
-        self.retry = retry or DEFAULT_RETRY
+        self.retry = retry or retry_policy_for(self.tracking_uri)
         self.run_id: str | None = None
         self.artifact_uri: str | None = None
         self.status: str | None = None

@@ -32,7 +32,7 @@ from mlrig.tracking.artifacts import log_artifact_safe, log_checkpoint_safe
 from mlrig.tracking.counter import commit_run_name_version, reserve_run_name_version
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.index import update_mlflow_index
-from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
+from mlrig.tracking.retry import RetryPolicy, retry_policy_for
 from mlrig.tracking.runs import RunHandle, TrackedRun, track_run
 from mlrig.tracking.setup import get_or_create_experiment, resolve_tracking_uri, tracking_client
 from mlrig.tracking.writer import wait_for_background
@@ -74,7 +74,7 @@ class BaseTracker:
         self.config_dir = Path(config_dir) if config_dir is not None else None
         self.tracking_uri = resolve_tracking_uri(tracking_uri, root_dir=root_dir, config_dir=config_dir)
         self.client = tracking_client(self.tracking_uri)
-        self.retry = retry or DEFAULT_RETRY
+        self.retry = retry or retry_policy_for(self.tracking_uri)
         self._naming_given = naming_config is not None
         self.naming_config = naming_config or load_naming_config(self.config_dir)
         self.config: dict[str, Any] = (
