@@ -103,17 +103,23 @@ def _open_study(
     return study, storage
 
 
+def _create_parent(sweep: _Sweep, tracker: SharedSweepTracker, study: optuna.Study) -> str | None:
+    """Create the study's sweep parent run (left RUNNING; not published: see :func:`claim_parent_run`)."""
+    context: NamingContext = sweep.context("hpo_sweep", study_name=study.study_name)
+    return tracker.create_shared_sweep_run(
+        None, sweep.hpo, sweep.backbone, study.study_name, sweep.hpo.get("checkpoint"), None, False,
+        context=context, output_dir=sweep.study_dir, data_config=sweep.exp.data,
+        train_config=sweep.exp.train, config_dir=sweep.cfg,
+    )  # fmt: skip
+
+
 def _parent(
     sweep: _Sweep, tracker: SharedSweepTracker, study: optuna.Study, locks: AdvisoryLocks
 ) -> str | None:
     context: NamingContext = sweep.context("hpo_sweep", study_name=study.study_name)
 
     def create() -> str | None:
-        return tracker.create_shared_sweep_run(
-            None, sweep.hpo, sweep.backbone, study.study_name, sweep.hpo.get("checkpoint"), None, False,
-            context=context, output_dir=sweep.study_dir, data_config=sweep.exp.data,
-            train_config=sweep.exp.train, config_dir=sweep.cfg,
-        )  # fmt: skip
+        return _create_parent(sweep, tracker, study)
 
     def usable(run_id: str) -> bool:
         try:
@@ -121,7 +127,7 @@ def _parent(
         except Exception:
             return False
 
-    return claim_parent_run(study, locks, create, usable)
+    return claim_parent_run(study, locks, create, usable, lambda: tracker.find_shared_sweep_run(context))
 
 
 def _finalise(
