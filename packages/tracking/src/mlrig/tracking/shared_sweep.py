@@ -144,7 +144,7 @@ class SharedSweepTracker(MLflowSweepTracker):
             f"tags.`{tags.key('process', 'run_type')}` = 'sweep'",
             "attributes.status = 'RUNNING'",
         ]
-        if context.study_name:
+        if context.study_name and "'" not in context.study_name:  # a quote would end the filter's string
             clauses.append(f"tags.`{tags.key('study', 'name')}` = '{context.study_name}'")
         try:
             runs = self.client.search_runs(
