@@ -17,7 +17,7 @@ from mlrig.orchestration.services import Services
 from tests.distributed.conftest import start_worker, wait_for
 
 TAGS = load_tags_registry()
-RUN_TYPE = TAGS.key("process", "run_type")
+RUN_TYPE = TAGS.key("process", "run_type")  # azureml.runType is written on Azure ML stores only
 INTERRUPTED = TAGS.key("training", "interrupted")
 
 

@@ -44,6 +44,13 @@ def _row(run: Any) -> str:
 )
 @click.option("--dry-run", is_flag=True)
 @click.option("--optuna-storage", envvar="MLRIG_OPTUNA_STORAGE", default=None, help="Distributed mode.")
+@click.option(
+    "--grace-period",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Distributed mode: seconds without a heartbeat before a trial is stale (default 20; use the "
+    "workers' grace period).",
+)
 def cleanup_interrupted(
     root: Path,
     config_dir: Path | None,
@@ -52,18 +59,22 @@ def cleanup_interrupted(
     older_than_minutes: float,
     dry_run: bool,
     optuna_storage: str | None,
+    grace_period: int | None,
 ) -> None:
     """End RUNNING runs left behind by dead processes as KILLED, tagged code.interrupted=true.
 
     "Dead" is decided by the root's owner (pid + host + process start time): while a live process owns
     the root its runs are left alone, however long they have been running. In distributed mode (an Optuna
-    storage URL) only trials whose heartbeat is stale are failed and their runs ended.
+    storage URL) only trials whose heartbeat is older than --grace-period are failed and their runs ended;
+    --dry-run lists them.
     """
     if optuna_storage:
         from mlrig.cli.worker import cleanup_distributed
 
-        cleanup_distributed(root, optuna_storage, tracking_uri, dry_run)
+        cleanup_distributed(root, optuna_storage, tracking_uri, dry_run, grace_period)
         return
+    if grace_period is not None:
+        raise click.UsageError("--grace-period is for distributed mode (--optuna-storage)")
     from mlrig.paths import owner_is_alive, read_owner
 
     holder = read_owner(root.absolute())

@@ -84,17 +84,21 @@ def demo_workers(root: Path, workers: int, config_dir: Path | None, max_trials: 
         raise SystemExit(1)
 
 
-def cleanup_distributed(root: Path, optuna_storage: str, tracking_uri: str | None, dry_run: bool) -> None:
-    """``mlrig cleanup-interrupted`` with an Optuna storage URL: fail only heartbeat-stale trials."""
-    if dry_run:
-        click.echo(
-            "distributed mode: no dry run (a trial is stale only by its heartbeat, judged when failed)"
-        )
-        return
+def cleanup_distributed(
+    root: Path, optuna_storage: str, tracking_uri: str | None, dry_run: bool, grace_period: int | None = None
+) -> None:
+    """``mlrig cleanup-interrupted`` with an Optuna storage URL: fail only heartbeat-stale trials (older than
+    ``grace_period`` seconds, default 2 x the default heartbeat interval); ``dry_run`` lists them only."""
     with user_errors():
-        from mlrig.orchestration.worker import cleanup_stale_trials
+        from mlrig.orchestration.worker import cleanup_stale_trials, list_stale_trials
         from mlrig.orchestration.worker_launch import resolve_distributed_uris
 
+        if dry_run:  # read-only: the tracking server is not needed to list them
+            stale = list_stale_trials(optuna_storage, grace_period=grace_period)
+            for trial in stale:
+                click.echo(f"would fail {trial.study_name} trial {trial.number}  run {trial.run_id or '-'}")
+            click.echo(f"{len(stale)} trial(s) of dead workers (stale heartbeat) (dry run)")
+            return
         storage, tracking = resolve_distributed_uris(root.absolute(), optuna_storage, tracking_uri)
-        count = cleanup_stale_trials(storage, tracking)
+        count = cleanup_stale_trials(storage, tracking, grace_period=grace_period)
     click.echo(f"{count} trial(s) of dead workers (stale heartbeat): FAIL, their runs KILLED")

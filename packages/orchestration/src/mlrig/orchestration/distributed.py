@@ -241,9 +241,12 @@ def claim_parent_run(
     locks: AdvisoryLocks,
     create: Callable[[], str | None],
     usable: Callable[[str], bool],
+    recover: Callable[[], str | None] | None = None,
 ) -> str | None:
     """The study's one sweep parent run id: published as a study user attr, created under the study's lock
-    by the first worker (double-checked: a worker that waited for the lock finds it published)."""
+    by the first worker (double-checked: a worker that waited for the lock finds it published). Before
+    creating, ``recover`` looks for a parent created but never published (its creator died in between, found
+    by its run-key-hash tag): that one is adopted and published instead of a second parent."""
     published = study.user_attrs.get(PARENT_ATTR)
     if isinstance(published, str) and usable(published):
         return published
@@ -251,7 +254,11 @@ def claim_parent_run(
         published = study.user_attrs.get(PARENT_ATTR)
         if isinstance(published, str) and usable(published):
             return published
-        run_id = create()
+        run_id = recover() if recover is not None else None
+        if run_id:
+            logger.info("study %s: adopting the unpublished sweep parent run %s", study.study_name, run_id)
+        else:
+            run_id = create()
         if run_id:
             study.set_user_attr(PARENT_ATTR, run_id)
         return run_id

@@ -18,7 +18,9 @@ from mlrig.orchestration.errors import OrchestrationError
 from mlrig.paths import save_cache_with_dual_strategy
 from mlrig.tracking import (
     MLflowSweepTracker,
+    TrackingError,
     extract_trial_number,
+    fetch_checkpoint_archive,
     objective_of,
     query_runs_by_tags,
     query_trial_runs,
@@ -138,6 +140,8 @@ def select_champion(
     refit = refits[0]
     out_dir = refit.data.tags.get(tags.key("paths", "output_dir"))
     checkpoint = Path(out_dir) / "checkpoint" if out_dir else None
+    if checkpoint is not None and not checkpoint.exists():
+        checkpoint = _fetched(tracker, refit.info.run_id, checkpoint)
     return Champion(
         backbone=backbone,
         experiment_name=tracker.experiment_name,
@@ -154,6 +158,16 @@ def select_champion(
         checkpoint_dir=checkpoint if checkpoint is not None and checkpoint.exists() else None,
         n_trials_considered=len(trials),
     )
+
+
+def _fetched(tracker: MLflowSweepTracker, refit_run_id: str, checkpoint: Path) -> Path | None:
+    """The refit checkpoint brought back from the artifact store (the refit ran on another machine, or its
+    folder was deleted); None (final training then starts from scratch) when it cannot be had."""
+    try:
+        return fetch_checkpoint_archive(tracker.client, refit_run_id, checkpoint)
+    except TrackingError as exc:
+        logger.warning("refit checkpoint %s is not here and could not be fetched: %s", checkpoint, exc)
+        return None
 
 
 def _normalized(values: Sequence[float]) -> list[float]:

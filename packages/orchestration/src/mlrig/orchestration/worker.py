@@ -36,7 +36,7 @@ from mlrig.orchestration.study import study_name_for
 from mlrig.orchestration.sweep import ProgressFn, SweepResult, TrialOutcome, _Sweep
 from mlrig.tracking import PostgresRunState, SharedSweepTracker, terminate_run_safe
 
-__all__ = ["WorkerResult", "cleanup_stale_trials", "run_worker"]
+__all__ = ["StaleTrial", "WorkerResult", "cleanup_stale_trials", "list_stale_trials", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,15 @@ class WorkerResult:
     trials: list[TrialOutcome] = field(default_factory=list)
     finalised: bool = False
     sweep: SweepResult | None = None  # best trial / refit, on the worker that finalised
+
+
+@dataclass(frozen=True)
+class StaleTrial:
+    """A RUNNING trial whose heartbeat is older than the grace period (its worker is presumed dead)."""
+
+    study_name: str
+    number: int
+    run_id: str | None  # its MLflow trial run, when it got that far
 
 
 class _EndStaleRuns:
@@ -103,17 +112,23 @@ def _open_study(
     return study, storage
 
 
+def _create_parent(sweep: _Sweep, tracker: SharedSweepTracker, study: optuna.Study) -> str | None:
+    """Create the study's sweep parent run (left RUNNING; not published: see :func:`claim_parent_run`)."""
+    context: NamingContext = sweep.context("hpo_sweep", study_name=study.study_name)
+    return tracker.create_shared_sweep_run(
+        None, sweep.hpo, sweep.backbone, study.study_name, sweep.hpo.get("checkpoint"), None, False,
+        context=context, output_dir=sweep.study_dir, data_config=sweep.exp.data,
+        train_config=sweep.exp.train, config_dir=sweep.cfg,
+    )  # fmt: skip
+
+
 def _parent(
     sweep: _Sweep, tracker: SharedSweepTracker, study: optuna.Study, locks: AdvisoryLocks
 ) -> str | None:
     context: NamingContext = sweep.context("hpo_sweep", study_name=study.study_name)
 
     def create() -> str | None:
-        return tracker.create_shared_sweep_run(
-            None, sweep.hpo, sweep.backbone, study.study_name, sweep.hpo.get("checkpoint"), None, False,
-            context=context, output_dir=sweep.study_dir, data_config=sweep.exp.data,
-            train_config=sweep.exp.train, config_dir=sweep.cfg,
-        )  # fmt: skip
+        return _create_parent(sweep, tracker, study)
 
     def usable(run_id: str) -> bool:
         try:
@@ -121,7 +136,7 @@ def _parent(
         except Exception:
             return False
 
-    return claim_parent_run(study, locks, create, usable)
+    return claim_parent_run(study, locks, create, usable, lambda: tracker.find_shared_sweep_run(context))
 
 
 def _finalise(
@@ -246,3 +261,25 @@ def cleanup_stale_trials(storage_url: str, tracking_uri: str, *, grace_period: i
     finally:
         locks.close()
     return callback.count
+
+
+def list_stale_trials(storage_url: str, *, grace_period: int | None = None) -> list[StaleTrial]:
+    """What :func:`cleanup_stale_trials` would fail now (``mlrig cleanup-interrupted --dry-run``): the
+    RUNNING trials of every study of ``storage_url`` whose heartbeat is older than ``grace_period``, judged by
+    Optuna's own test (the database clock); nothing is changed."""
+    dist = DistributedConfig(storage_url, grace_period=grace_period)
+    locks = AdvisoryLocks(dist.storage_url)
+    try:
+        storage = open_shared_storage(dist, locks)
+        out: list[StaleTrial] = []
+        for summary in storage.get_all_studies():
+            # Optuna has no public "which trials are stale" query: fail_stale_trials uses this one.
+            for trial_id in storage._get_stale_trial_ids(summary._study_id):
+                trial = storage.get_trial(trial_id)
+                run_id = trial.user_attrs.get("mlflow_run_id")
+                out.append(
+                    StaleTrial(summary.study_name, trial.number, run_id if isinstance(run_id, str) else None)
+                )
+        return out
+    finally:
+        locks.close()

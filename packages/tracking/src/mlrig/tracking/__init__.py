@@ -6,6 +6,7 @@ module lists the names it exports in its ``__all__``; this package exports exact
 
 from mlrig.tracking import (
     artifacts,
+    checkpoint_fetch,
     counter,
     errors,
     finder,
@@ -30,6 +31,7 @@ from mlrig.tracking import (
 )
 from mlrig.tracking._version import __version__ as __version__  # not in __all__
 from mlrig.tracking.artifacts import *
+from mlrig.tracking.checkpoint_fetch import *
 from mlrig.tracking.counter import *
 from mlrig.tracking.errors import *
 from mlrig.tracking.finder import *
@@ -54,6 +56,7 @@ from mlrig.tracking.writer import *
 
 __all__ = [
     *artifacts.__all__,
+    *checkpoint_fetch.__all__,
     *counter.__all__,
     *errors.__all__,
     *finder.__all__,

@@ -7,7 +7,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from mlrig.naming import NamingContext, build_run_name_counter_key, is_run_name_versioned
+from mlrig.naming import (
+    NamingContext,
+    build_mlflow_run_key,
+    build_mlflow_run_key_hash,
+    build_run_name_counter_key,
+    is_run_name_versioned,
+)
 from mlrig.tracking.lifecycle import terminate_run_safe
 from mlrig.tracking.pg_state import PostgresRunState
 from mlrig.tracking.runs import TrackedRun
@@ -123,6 +129,31 @@ class SharedSweepTracker(MLflowSweepTracker):
             self._sweep = previous
             if not self.wait(self.retry.deadline):
                 self._record("background run endings still pending when the worker left the sweep")
+
+    def find_shared_sweep_run(self, context: NamingContext) -> str | None:
+        """A RUNNING sweep parent of ``context`` already in the store (e.g. created by a worker that died
+        before publishing its id): the oldest active run with the context's run-key hash, the sweep run type
+        and, when the context has one, its study name; None when there is none or the search failed."""
+        experiment_id = self._experiment()
+        if not experiment_id:
+            return None
+        tags = self.naming_config.tags
+        run_key_hash = build_mlflow_run_key_hash(build_mlflow_run_key(context))
+        clauses = [
+            f"tags.`{tags.key('grouping', 'run_key_hash')}` = '{run_key_hash}'",
+            f"tags.`{tags.key('process', 'run_type')}` = 'sweep'",
+            "attributes.status = 'RUNNING'",
+        ]
+        if context.study_name and "'" not in context.study_name:  # a quote would end the filter's string
+            clauses.append(f"tags.`{tags.key('study', 'name')}` = '{context.study_name}'")
+        try:
+            runs = self.client.search_runs(
+                [experiment_id], " and ".join(clauses), max_results=1, order_by=["attributes.start_time ASC"]
+            )
+        except Exception as exc:  # a new parent is created instead
+            self._record(f"looking up an unpublished sweep parent ({run_key_hash[:12]}): {exc}")
+            return None
+        return runs[0].info.run_id if runs else None
 
     def end_shared_sweep_run(self, run_id: str, status: str = "FINISHED") -> None:
         """End the shared parent (called once, by the sweep's finaliser)."""
