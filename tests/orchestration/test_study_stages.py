@@ -221,3 +221,24 @@ def test_benchmark_without_a_required_metric_fails_clearly(
     forced = dataclasses.replace(exp, benchmark={**exp.benchmark, "run": {"mode": "force_new"}})
     rerun = run_benchmarking(lambda r: {"latency_batch_1_ms": 3.0}, forced, _champion(), root, **kw)
     assert not rerun.reused and rerun.metrics == {"latency_batch_1_ms": 3.0}
+
+
+def test_a_refit_the_store_holds_unfinished_is_run_again(
+    project: tuple[Path, Path, ExperimentConfig], sqlite_tracking_uri: str
+) -> None:
+    """The study records the refit, but the store (restored from a snapshot taken while the refit ran) holds
+    its run unfinished: the rerun refits again instead of trusting the record, so selection finds a FINISHED
+    refit run."""
+    root, cfg, exp = project
+    kw: dict[str, Any] = {"root_dir": root, "config_dir": cfg, "labels": [0, 1] * 5}
+    first = run_local_hpo_sweep(_train, exp, "tiny", tracking_uri=sqlite_tracking_uri, **kw)
+    assert first.refit_run_id
+    client = MlflowClient(tracking_uri=sqlite_tracking_uri)
+    client.set_terminated(first.refit_run_id, "KILLED")  # what resume makes of a RUNNING run in the snapshot
+    again = run_local_hpo_sweep(_train, exp, "tiny", tracking_uri=sqlite_tracking_uri, **kw)
+    assert again.refit_run_id not in (None, first.refit_run_id)
+    assert client.get_run(str(again.refit_run_id)).info.status == "FINISHED"
+    # and a FINISHED refit is reused, not run a third time
+    assert run_local_hpo_sweep(_train, exp, "tiny", tracking_uri=sqlite_tracking_uri, **kw).refit_run_id == (
+        again.refit_run_id
+    )

@@ -37,15 +37,16 @@ def trial_run_id(study: optuna.Study, trial: FrozenTrial) -> str | None:
     return str(run_id) if run_id else None
 
 
-def run_exists(tracker: MLflowSweepTracker, run_id: object) -> bool:
-    """Whether ``run_id`` names a run (not deleted) in the tracker's store."""
+def run_exists(tracker: MLflowSweepTracker, run_id: object, *, finished: bool = False) -> bool:
+    """Whether ``run_id`` names a run (not deleted) in the tracker's store; with ``finished``, one that ended
+    FINISHED (a store snapshot taken while it ran holds it RUNNING, and resume then ends it KILLED)."""
     if not run_id:
         return False
     try:
         run = tracker.client.get_run(str(run_id))
     except MlflowException:
         return False
-    return run.info.lifecycle_stage != "deleted"
+    return run.info.lifecycle_stage != "deleted" and (not finished or run.info.status == "FINISHED")
 
 
 def _metrics(trial: FrozenTrial, trial_dir: Path, metric: str) -> dict[str, float]:

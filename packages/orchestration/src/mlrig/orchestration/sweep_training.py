@@ -174,13 +174,14 @@ class SweepTraining:
         return mean
 
     def refit(self, study: optuna.Study, result: SweepResult) -> None:
-        """Retrain the best trial on all data in a refit run, unless the study records it was done."""
+        """Retrain the best trial on all data in a refit run, unless the study records it was done and its run
+        ended FINISHED in the store (a store restored from an older snapshot may hold it unfinished)."""
         best = study.best_trial
         done = study.user_attrs.get("refit")
         if (
             isinstance(done, dict)
             and done.get("trial_number") == best.number
-            and run_exists(self.tracker, done.get("run_id"))
+            and run_exists(self.tracker, done.get("run_id"), finished=True)
         ):
             result.refit_run_id = str(done["run_id"])
             result.refit_dir = Path(str(done["dir"]))
