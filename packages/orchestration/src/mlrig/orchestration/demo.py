@@ -308,7 +308,7 @@ def _pipeline(
     step(f"final training of {best.backbone}")
     # the MLflow model wraps the demo model's checkpoint; a user's train() has its own format
     demo = fns.train is demo_model.train
-    pyfunc = demo_pyfunc.write_pyfunc_model(root / "outputs" / "cache") if demo else None
+    pyfunc = demo_pyfunc.write_pyfunc_model(state.cache_dir) if demo else None
     final = run_final_training(timed_train, experiment, best, python_model=pyfunc, **kw)
     _save_resolved(summary, final.output_dir, final.run_id, store)
     summary.final_training = final

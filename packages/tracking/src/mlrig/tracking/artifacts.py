@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 ARCHIVE_EXTRACTED_PATH: Final = "best_trial_checkpoint"
 SKIPPED_DIR_NAMES: Final = frozenset({"__pycache__", ".cache", ".ipynb_checkpoints", ".git"})
 SKIPPED_FILE_SUFFIXES: Final = (".pyc", ".pyo", ".tmp", ".lock")
-_DEFAULT_ARCHIVE_ARTIFACT: Final = "best_trial_checkpoint.tar.gz"
+ARCHIVE_ARTIFACT: Final = "best_trial_checkpoint.tar.gz"
 
 
 def _full_suffix(name: str) -> str:
@@ -339,9 +339,9 @@ def upload_checkpoint_archive(
     were stored. ``cleanup_on_failure`` deletes the local archive when its upload failed.
     """
     archive = Path(archive_path)
-    target = (artifact_path or _DEFAULT_ARCHIVE_ARTIFACT).strip("/")
+    target = (artifact_path or ARCHIVE_ARTIFACT).strip("/")
     if not _full_suffix(target.rpartition("/")[2]):
-        target = f"{target}/{_DEFAULT_ARCHIVE_ARTIFACT}"  # a folder was given
+        target = f"{target}/{ARCHIVE_ARTIFACT}"  # a folder was given
     folder, _, name = target.rpartition("/")
     dest = _Dest(run_id, client, tracking_uri, retry, max_retries, base_delay)
     if not dest.upload_file("upload_checkpoint_archive", archive, folder or None, name):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from mlrig.tracking.artifacts import ARCHIVE_EXTRACTED_PATH
+from mlrig.tracking.artifacts import ARCHIVE_ARTIFACT, ARCHIVE_EXTRACTED_PATH
 from mlrig.tracking.errors import TrackingError
 
 __all__ = ["fetch_checkpoint_archive"]
@@ -38,7 +38,7 @@ def fetch_checkpoint_archive(
     run_id: str,
     checkpoint_dir: Path | str,
     *,
-    artifact_path: str = "best_trial_checkpoint.tar.gz",
+    artifact_path: str = ARCHIVE_ARTIFACT,
     extracted_path: str = ARCHIVE_EXTRACTED_PATH,
 ) -> Path:
     """Download ``artifact_path`` of ``run_id`` and extract its ``<extracted_path>/`` folder as

@@ -24,7 +24,7 @@ from mlrig.naming import (
     compute_study_key_hash_v2,
     load_naming_config,
 )
-from mlrig.tracking.artifacts import log_checkpoint_safe
+from mlrig.tracking.artifacts import ARCHIVE_ARTIFACT, log_checkpoint_safe
 from mlrig.tracking.queries import objective_of
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
 from mlrig.tracking.tracker_base import BaseTracker
@@ -331,7 +331,7 @@ class MLflowSweepTracker(BaseTracker):
         *,
         run_id: str | None = None,
         trial_number: int | None = None,
-        artifact_path: str = "best_trial_checkpoint.tar.gz",
+        artifact_path: str = ARCHIVE_ARTIFACT,
     ) -> bool:
         """Upload the best checkpoint to ``run_id`` (default: the open sweep run) and tag
         ``code.artifact.available=true`` there only when the upload succeeded."""
