@@ -30,11 +30,11 @@ from mlrig.orchestration.distributed import (
 )
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.requests import TrainFn
-from mlrig.orchestration.runs import descendants, sigterm_as_interrupt
+from mlrig.orchestration.runs import descendants, end_interrupted_run, sigterm_as_interrupt
 from mlrig.orchestration.search_space import build_pruner, build_sampler
 from mlrig.orchestration.study import study_name_for
 from mlrig.orchestration.sweep import ProgressFn, SweepResult, TrialOutcome, _Sweep
-from mlrig.tracking import PostgresRunState, SharedSweepTracker, terminate_run_safe
+from mlrig.tracking import PostgresRunState, SharedSweepTracker
 
 __all__ = ["StaleTrial", "WorkerResult", "cleanup_stale_trials", "list_stale_trials", "run_worker"]
 
@@ -77,14 +77,13 @@ class _EndStaleRuns:
         run_id = trial.user_attrs.get("mlflow_run_id")
         tracker = self.tracker
         if isinstance(run_id, str) and tracker is not None:
-            interrupted = {tracker.naming_config.tags.key("training", "interrupted"): "true"}
             try:
                 runs = [r.info.run_id for r in descendants(tracker, run_id) if r.info.status == "RUNNING"]
             except Exception as exc:  # the run is still ended below
                 logger.warning("listing the runs below %s failed: %s", run_id, exc)
                 runs = []
             for rid in [*runs, run_id]:
-                terminate_run_safe(rid, "KILLED", tags=interrupted, client=tracker.client)
+                end_interrupted_run(tracker.client, rid, tags=tracker.naming_config.tags)
         logger.warning(
             "trial %d of a dead worker (stale heartbeat) marked FAIL and queued again", trial.number
         )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from mlrig.orchestration.distributed import STORAGE_ENV
 from mlrig.orchestration.errors import OrchestrationError
-from mlrig.orchestration.requests import TrainFn
+from mlrig.orchestration.requests import TrainFn, load_callable
 from mlrig.orchestration.services import services_status, services_up
 
 __all__ = ["DemoWorkersResult", "load_train_fn", "resolve_distributed_uris", "run_demo_workers"]
@@ -51,14 +50,7 @@ def load_train_fn(spec: str | None) -> TrainFn:
         from mlrig.orchestration import demo_model
 
         return demo_model.train
-    module_name, _, attr = spec.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise OrchestrationError(f"--train {spec!r}: {type(exc).__name__}: {exc}") from exc
-    if not callable(fn):
-        raise OrchestrationError(f"--train {spec!r} is not callable")
-    train: TrainFn = fn
+    train: TrainFn = load_callable(spec)
     return train
 
 
