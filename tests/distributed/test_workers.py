@@ -56,6 +56,10 @@ def test_four_workers_share_one_study_on_an_empty_database(
     assert len(parents) == 1
     parent = parents.pop()
     assert [r.info.run_id for r in runs if r.data.tags.get(RUN_TYPE) == "sweep"] == [parent]
+    # the shared parent carries MLflow's system tags like every other run
+    assert {"mlflow.user", "mlflow.source.name"} <= set(
+        next(r for r in runs if r.info.run_id == parent).data.tags
+    )
     trial_runs = [r for r in runs if r.data.tags.get(RUN_TYPE) == "trial"]
     assert len(trial_runs) == 40
     assert {r.info.status for r in trial_runs} == {"FINISHED"}

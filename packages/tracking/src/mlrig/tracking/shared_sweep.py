@@ -93,10 +93,12 @@ class SharedSweepTracker(MLflowSweepTracker):
                 run_name, tags, parent_run_id=parent_run_id, run_key=run_key, run_key_hash=run_key_hash,
                 background=background,
             )  # fmt: skip
+        # the same tags as every other run of this tracker (system tags, no keys the store must not get)
         run = TrackedRun(
-            self.client, experiment_id=self._experiment() or "", run_name=run_name, tags=tags,
+            self.client, experiment_id=self._experiment() or "", run_name=run_name, tags=self._written(tags),
             parent_run_id=parent_run_id, experiment_name=self.experiment_name, run_key=run_key,
             run_key_hash=run_key_hash, retry=self.retry, failure_sink=self.failures,
+            tags_registry=self.naming_config.tags,
         )  # fmt: skip
         return _created(run)
 
