@@ -106,6 +106,33 @@ def test_db_suffix_without_sqlite_header_is_copied_bytewise(project, writer):
     assert project.mirror(f).read_text() == "not a database"
 
 
+def test_backup_keeps_this_process_s_locks_on_the_live_database(project):
+    """A backup must not open() the live file itself: closing that descriptor would drop every POSIX lock the
+    process holds on it, so another process could write beside a transaction still in progress here."""
+    db = project.outputs / "hpo" / "study-1" / "study.db"
+    db.parent.mkdir(parents=True)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")  # a RESERVED lock: readers may go on, no other process may write
+    holder.execute("INSERT INTO t VALUES (1)")
+    try:
+        assert project.store().backup(db).ok
+        other_writer = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; sqlite3.connect(sys.argv[1], timeout=0).execute('BEGIN IMMEDIATE')",
+                str(db),
+            ],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert other_writer.returncode != 0 and "database is locked" in other_writer.stderr
+
+
 def test_snapshot_sqlite_function(tmp_path, wal_db, rows):
     db, _ = wal_db
     out = tmp_path / "snap.db"

@@ -161,6 +161,8 @@ def snapshot_sqlite(src: Path, out: Path) -> None:
 
     source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
     try:
+        # SQLITE_NOTADB here, before ``out`` is touched, for a file that is not a database
+        source.execute("PRAGMA schema_version")
         target = sqlite3.connect(out)
         try:
             # the copy is a scratch file, durable only once copied on with fsync: no journal and no syncs
@@ -233,28 +235,16 @@ def copy_file_stat(
         raise BackupError("destination is a directory, not replacing it with a file", path=dst)
     tmp = temp_name_for(dst)
     try:
-        if sqlite_safe and is_sqlite_file(src):
-            import sqlite3
-
-            # stat before the snapshot: a commit racing it leaves the copy older than this mtime, so the next
-            # run sees a changed signature and copies again
-            src_st = src.stat()
-            with contextlib.ExitStack() as stack:
-                if staging is None:
-                    import tempfile
-
-                    scratch = stack.enter_context(
-                        tempfile.TemporaryDirectory(prefix="mlrig-sqlite-", dir=scratch_dir)
-                    )
-                    snap = Path(scratch) / src.name
-                else:
-                    snap = staging
-                    snap.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    _snapshot_into(src, snap)
-                except sqlite3.Error as exc:
-                    raise BackupError(f"SQLite backup failed ({exc})", path=src) from exc
-                _write_temp_copy(snap, tmp, fsync=fsync)
+        # stat before the snapshot: a commit racing it leaves the copy older than this mtime, so the next
+        # run sees a changed signature and copies again
+        src_st = src.stat()
+        # No header sniffing with open(): closing any descriptor of a file drops every POSIX lock this
+        # process holds on it, those of MLflow's and Optuna's live connections included (SQLite's "how to
+        # corrupt", 2.2). A SQLite name goes to SQLite, which answers NOTADB when it is no database.
+        snapshotted = sqlite_safe and has_sqlite_suffix(src.name) and src_st.st_size > 0
+        if snapshotted:
+            snapshotted = _snapshot_to_temp(src, tmp, fsync=fsync, scratch_dir=scratch_dir, staging=staging)
+        if snapshotted:
             _remove_sidecars(dst)
         else:
             src_st = _write_temp_copy(src, tmp, fsync=fsync)
@@ -267,6 +257,34 @@ def copy_file_stat(
             tmp.unlink()
         raise
     return dst.stat()
+
+
+def _snapshot_to_temp(
+    src: Path, tmp: Path, *, fsync: bool, scratch_dir: Path | None, staging: Path | None
+) -> bool:
+    """Snapshot the live database ``src`` and copy the snapshot to ``tmp``; False, writing nothing, when
+    ``src`` is no SQLite database."""
+    import sqlite3
+
+    with contextlib.ExitStack() as stack:
+        if staging is None:
+            import tempfile
+
+            scratch = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="mlrig-sqlite-", dir=scratch_dir)
+            )
+            snap = Path(scratch) / src.name
+        else:
+            snap = staging
+            snap.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _snapshot_into(src, snap)
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+                return False
+            raise BackupError(f"SQLite backup failed ({exc})", path=src) from exc
+        _write_temp_copy(snap, tmp, fsync=fsync)
+    return True
 
 
 def remove_path(path: Path) -> None:

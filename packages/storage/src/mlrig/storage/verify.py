@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlrig.storage.fileops import file_digest, is_sqlite_file
+from mlrig.storage.fileops import file_digest, has_sqlite_suffix, is_sqlite_file
 from mlrig.storage.results import VerifyReport
 from mlrig.storage.scan import scan_tree
 from mlrig.storage.sqlite_check import check_sqlite
@@ -25,7 +25,9 @@ def sqlite_integrity_ok(path: Path) -> bool:
 def files_match(src: Path, dst: Path, *, checksum: bool) -> bool:
     """Same content as far as checked: SQLite copies by mtime and integrity (a snapshot differs byte-wise),
     else size and, with ``checksum``, SHA-256."""
-    if is_sqlite_file(src):
+    # the header is read from the backup copy: opening the live source outside SQLite would drop this
+    # process's SQLite locks on it (see copy_file_stat)
+    if has_sqlite_suffix(src.name) and is_sqlite_file(dst):
         # a snapshot carries the source's mtime from when it was taken; a later commit moves the source's
         try:
             fresh = src.stat().st_mtime_ns == dst.stat().st_mtime_ns
