@@ -224,11 +224,14 @@ class _Copier:
             dst = self.dst_top / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
-                digest = file_digest(path) if checksum else None
+                sqlite = len(sig) != 2 or has_sqlite_suffix(src_text)
+                # a live database is never read outside SQLite (copy_file_stat says why); its snapshot
+                # differs from it byte-wise anyway, so the digest recorded is that of what was written
+                digest = file_digest(path) if checksum and not sqlite else None
                 st = copy_file_stat(path, dst, fsync=self.fsync, scratch_dir=self.scratch)
                 self.bytes_done += st.st_size
-                if checksum and (len(sig) != 2 or has_sqlite_suffix(src_text)):
-                    digest = file_digest(dst)  # a snapshot differs from its source: record what was written
+                if checksum and sqlite:
+                    digest = file_digest(dst)
             except FileNotFoundError:
                 if os.path.lexists(src_text):
                     raise
