@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from mlrig.orchestration import ProjectState, StateError, restore_sqlite
+import mlrig.orchestration.state as state_module
+from mlrig.orchestration import ProjectState, StateError, project_session, restore_sqlite
 from mlrig.storage import DriveBackupStore, check_sqlite
 
 
@@ -127,3 +129,49 @@ def test_restore_first_then_snapshots(root: Path) -> None:
     done = state_of(root).restore_first()
     assert len(done) == 3, done  # the store, its artifacts, the whole outputs folder
     assert count(db) == 4 and (root / "outputs" / "cache" / "run_name_counter.json").is_file()
+
+
+def test_a_store_left_by_a_clean_session_is_not_checked_again_any_other_is(
+    root: Path, _sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full check of a 10,000-run store reads every page (~0.5 s): skipped only for the store exactly as
+    the last session that ended without an error left it; a write since, a failed session, a kill: checked."""
+    db = root / "mlruns" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copy2(_sqlite_template, db)
+    checked: list[Path] = []
+    real = state_module.recover_sqlite
+
+    def spy(store: DriveBackupStore | None, path: Path) -> Path | None:
+        checked.append(path)
+        return real(store, path)
+
+    monkeypatch.setattr(state_module, "recover_sqlite", spy)
+
+    def session(fail: bool = False) -> None:
+        with project_session(state_of(root)):
+            if fail:
+                raise RuntimeError("a failed run")
+
+    session()  # no clean close recorded yet: checked
+    assert checked == [db]
+    session()  # as the clean session left it: not checked
+    assert checked == [db]
+    before = db.stat()
+    with sqlite3.connect(db) as conn:  # any write since, even with the old mtime put back
+        conn.execute("CREATE TABLE later (n INTEGER)")
+    conn.close()
+    os.utime(db, ns=(before.st_atime_ns, before.st_mtime_ns))
+    session()
+    assert checked == [db, db]
+    with pytest.raises(RuntimeError):
+        session(fail=True)  # unchecked (clean before), but its end is not clean: the next one checks
+    assert checked == [db, db]
+    session()
+    assert checked == [db, db, db]
+
+    session()
+    db.write_bytes(b"garbage after the clean close" * 400)
+    session()  # a store changed since is checked: recovered from the backup the sessions made
+    assert checked[-1] == db and len(checked) == 4
+    assert check_sqlite(db).ok and list(db.parent.glob("mlflow.db.corrupt-*"))

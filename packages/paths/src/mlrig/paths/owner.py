@@ -29,9 +29,11 @@ __all__ = [
     "RootBusyError",
     "RootOwner",
     "acquire_root",
+    "closed_clean",
     "owner_is_alive",
     "read_owner",
     "read_root_settings",
+    "record_clean_close",
     "write_root_settings",
 ]
 
@@ -41,6 +43,7 @@ _OWNER_DIR = ".mlrig"
 _LOCK_NAME = "owner.lock"
 _RECORD_NAME = "owner.json"
 _SETTINGS_NAME = "settings.json"
+_CLEAN_NAME = "clean-close.json"
 
 
 @dataclass(frozen=True)
@@ -226,3 +229,29 @@ def write_root_settings(root: Path | str, **values: str | None) -> dict[str, str
     merged.update({k: str(v) for k, v in values.items() if v is not None})
     atomic_write_json(_owner_dir(root) / _SETTINGS_NAME, dict(sorted(merged.items())))
     return merged
+
+
+def _file_mark(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def record_clean_close(root: Path | str, files: list[Path]) -> None:
+    """Remember ``files`` as a session of ``root`` that ended without an error leaves them (size, mtime,
+    ctime, inode in ``<root>/.mlrig/clean-close.json``, atomically), for :func:`closed_clean`."""
+    marks = {os.fspath(Path(f).resolve()): _file_mark(Path(f)) for f in files if Path(f).is_file()}
+    atomic_write_json(_owner_dir(root) / _CLEAN_NAME, marks)
+
+
+def closed_clean(root: Path | str, file: Path | str) -> bool:
+    """Whether ``file`` is exactly as the last clean session of ``root`` left it (:func:`record_clean_close`):
+    any write since, a kill mid-run included, changes its mtime and ctime. Reads only."""
+    import json  # deferred, as in read_owner
+
+    try:
+        marks = json.loads((_owner_dir(root) / _CLEAN_NAME).read_text(encoding="utf-8"))
+        return isinstance(marks, dict) and marks.get(os.fspath(Path(file).resolve())) == _file_mark(
+            Path(file)
+        )
+    except (OSError, ValueError):
+        return False
