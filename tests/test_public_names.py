@@ -1,10 +1,13 @@
-"""Each package's public names live in exactly one list: the literal ``__all__`` of the module defining them.
+"""Each package's public names live in exactly one list: its ``__init__.pyi`` stub, read by people, type
+checkers, import-linter's custom contracts and, at run time, ``lazy_loader.attach_stub``.
 
-A package ``__init__`` has one shape everywhere (docstring; ``from mlrig.X import a, b``;
+A package ``__init__.py`` has one shape everywhere (docstring; ``import lazy_loader as lazy``;
 ``from mlrig.X._version import __version__ as __version__``, the file hatchling reads the version from;
-``from mlrig.X.a import *`` per module; ``__all__ = [*a.__all__, *b.__all__]``) and names no exported name in
-a string. The package's ``__all__`` is the concatenation of its modules'
-lists, every name resolves, and each exported function or class is defined in the module listing it.
+``__getattr__, __dir__, __all__ = lazy.attach_stub(__name__, __file__)``). The stub holds only
+``from .module import Name as Name`` lines (and ``__version__: str``, which lazy_loader skips), each name
+once.
+No submodule keeps an ``__all__`` of its own, and importing a package loads none of its modules until one of
+their names is used.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import os
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -29,93 +34,93 @@ PACKAGES = {
     "orchestration": (ROOT / "packages/orchestration/src/mlrig/orchestration", "mlrig-orchestration"),
     "cli": (ROOT / "packages/orchestration/src/mlrig/cli", None),
 }
+# The packages whose bare import must stay cheap (benchmarks/paths_import.py, naming_import.py).
+LAZY_PROBED = ["paths", "naming", "storage"]
+VERSION_DECLARATION = "__version__: str"
 
 
-def _init_tree(package: str) -> ast.Module:
+def _parse(package: str, filename: str) -> ast.Module:
     directory, _ = PACKAGES[package]
-    return ast.parse((directory / "__init__.py").read_text(encoding="utf-8"))
+    return ast.parse((directory / filename).read_text(encoding="utf-8"))
 
 
-def _star_modules(package: str) -> list[str]:
-    """The modules the ``__init__`` star-imports, in order."""
+def _stub_names(package: str) -> list[tuple[str, str]]:
+    """``(module, name)`` for each ``from .module import name as name`` of the stub, in order."""
     return [
-        stmt.module.rpartition(".")[2]
-        for stmt in _init_tree(package).body
-        if isinstance(stmt, ast.ImportFrom) and stmt.module and [a.name for a in stmt.names] == ["*"]
+        (stmt.module or "", alias.name)
+        for stmt in _parse(package, "__init__.pyi").body
+        if isinstance(stmt, ast.ImportFrom)
+        for alias in stmt.names
     ]
-
-
-def _spliced_all(modules: list[str]) -> str:
-    return "__all__ = [" + ", ".join(f"*{module}.__all__" for module in modules) + "]"
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_init_has_the_one_shape(package: str) -> None:
     _, distribution = PACKAGES[package]
-    body = _init_tree(package).body
-    modules = _star_modules(package)
-    assert modules, f"mlrig.{package} star-imports no module"
-    expected = [f"from mlrig.{package} import {', '.join(modules)}"]
+    expected = ["import lazy_loader as lazy"]
     if distribution is not None:
         expected.append(f"from mlrig.{package}._version import __version__ as __version__")
-    expected += [f"from mlrig.{package}.{module} import *" for module in modules]
-    expected.append(_spliced_all(modules))
-    docstring, *rest = body
+    expected.append("__getattr__, __dir__, __all__ = lazy.attach_stub(__name__, __file__)")
+    docstring, *rest = _parse(package, "__init__.py").body
     assert isinstance(docstring, ast.Expr) and isinstance(docstring.value, ast.Constant), "no docstring"
+    assert isinstance(docstring.value.value, str) and "__init__.pyi" in docstring.value.value
     assert [ast.unparse(stmt) for stmt in rest] == expected
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_init_names_no_exported_name_in_a_string(package: str) -> None:
-    exported = set(importlib.import_module(f"mlrig.{package}").__all__)
-    strings = {
-        node.value
-        for node in ast.walk(_init_tree(package))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    }
-    assert not strings & exported
-
-
-@pytest.mark.parametrize("package", PACKAGES)
-def test_only_star_imported_modules_have_an_all_and_it_is_a_literal(package: str) -> None:
-    directory, _ = PACKAGES[package]
-    star = set(_star_modules(package))
-    with_all: set[str] = set()
-    for path in sorted(directory.glob("*.py")):
-        if path.name == "__init__.py":
+def test_stub_only_reexports_from_its_own_modules_each_name_once(package: str) -> None:
+    directory, distribution = PACKAGES[package]
+    body = _parse(package, "__init__.pyi").body
+    assert body, f"mlrig.{package} has an empty stub"
+    others = [ast.unparse(stmt) for stmt in body if not isinstance(stmt, ast.ImportFrom)]
+    # lazy_loader skips all but imports: __version__ is declared, not imported, to stay out of __all__.
+    assert others == ([VERSION_DECLARATION] if distribution else []), others
+    for stmt in body:
+        if not isinstance(stmt, ast.ImportFrom):
             continue
-        for stmt in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(stmt, ast.Assign) and "__all__" in [ast.unparse(t) for t in stmt.targets]:
-                with_all.add(path.stem)
-                assert isinstance(stmt.value, ast.List), f"{path}: __all__ is not a literal list"
-                assert all(
-                    isinstance(e, ast.Constant) and isinstance(e.value, str) for e in stmt.value.elts
-                ), f"{path}: __all__ holds something other than strings"
-    # A module the package does not star-import exports nothing: an __all__ there would list internal names.
-    assert with_all == star, f"modules with __all__ {sorted(with_all)} != star-imported {sorted(star)}"
-
-
-def _modules(package: str) -> list[ModuleType]:
-    return [importlib.import_module(f"mlrig.{package}.{module}") for module in _star_modules(package)]
+        line = ast.unparse(stmt)
+        # Relative, one module of this package: attach_stub accepts nothing else.
+        assert stmt.level == 1 and stmt.module, line
+        assert (directory / f"{stmt.module}.py").is_file(), f"{line}: no module {stmt.module}"
+        for alias in stmt.names:
+            # ``X as X`` is a re-export under mypy --strict; attach_stub reads the first name only.
+            assert alias.asname == alias.name, f"{line}: write '{alias.name} as {alias.name}'"
+    names = [name for _, name in _stub_names(package)]
+    assert len(set(names)) == len(names), "a name is listed twice"
+    assert "__version__" not in names
 
 
 @pytest.mark.parametrize("package", PACKAGES)
-def test_all_is_the_concatenation_of_the_modules_lists(package: str) -> None:
+def test_all_and_dir_are_the_stubs_names(package: str) -> None:
     pkg = importlib.import_module(f"mlrig.{package}")
-    concatenated = [name for module in _modules(package) for name in module.__all__]
-    assert pkg.__all__ == concatenated
-    assert len(set(pkg.__all__)) == len(pkg.__all__), "a name is exported twice"
+    names = [name for _, name in _stub_names(package)]
+    # attach_stub sorts the names: the stub's order is isort's, __all__'s the alphabet's.
+    assert pkg.__all__ == sorted(names)
+    assert set(names) <= set(dir(pkg))
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_name_resolves_to_its_home(package: str) -> None:
     pkg = importlib.import_module(f"mlrig.{package}")
-    for module in _modules(package):
-        for name in module.__all__:
-            value = getattr(pkg, name)
-            assert value is getattr(module, name), name
-            if inspect.isfunction(value) or inspect.isclass(value):
-                assert value.__module__ == module.__name__, f"{name} is defined in {value.__module__}"
+    for module_name, name in _stub_names(package):
+        module = importlib.import_module(f"mlrig.{package}.{module_name}")
+        value = getattr(pkg, name)
+        assert value is getattr(module, name), name
+        if inspect.isfunction(value) or inspect.isclass(value):
+            assert value.__module__ == module.__name__, f"{name} is defined in {value.__module__}"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_submodule_keeps_an_all(package: str) -> None:
+    directory, _ = PACKAGES[package]
+    with_all = [
+        path.name
+        for path in sorted(directory.glob("*.py"))
+        if path.name != "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Name) and node.id == "__all__"
+    ]
+    assert not with_all, f"the stub is the one list, yet {with_all} define __all__"
 
 
 @pytest.mark.parametrize("package", [package for package, (_, dist) in PACKAGES.items() if dist])
@@ -124,7 +129,7 @@ def test_version_is_available_but_not_exported(package: str) -> None:
     _, distribution = PACKAGES[package]
     assert pkg.__version__ == version(str(distribution)), "the installed metadata and _version.py disagree"
     assert "__version__" not in pkg.__all__
-    with pytest.raises(AttributeError, match=rf"module 'mlrig\.{package}' has no attribute 'no_such_name'"):
+    with pytest.raises(AttributeError, match=rf"mlrig\.{package}\b.*\bno_such_name"):
         _ = pkg.no_such_name
 
 
@@ -132,3 +137,31 @@ def test_plumbing_is_not_exported() -> None:
     paths = importlib.import_module("mlrig.paths")
     assert not {"lazy_exports", "get_logger"} & set(paths.__all__)
     assert importlib.util.find_spec("mlrig.paths.lazy") is None
+
+
+def _loaded_submodules(package: str, code: str, **env: str) -> list[str]:
+    """The ``mlrig.<package>.*`` modules loaded after running ``code`` in a fresh interpreter."""
+    probe = (
+        f"{code}\nimport sys\n"
+        f"print(*sorted(m for m in sys.modules if m.startswith('mlrig.{package}.')), sep='\\n')"
+    )
+    clean = {key: value for key, value in os.environ.items() if key != "EAGER_IMPORT"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env={**clean, **env}
+    )
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize("package", LAZY_PROBED)
+def test_import_loads_no_module_until_a_name_is_used(package: str) -> None:
+    assert _loaded_submodules(package, f"import mlrig.{package}") == [f"mlrig.{package}._version"]
+    module_name, name = _stub_names(package)[0]
+    used = _loaded_submodules(package, f"from mlrig.{package} import {name}")
+    assert f"mlrig.{package}.{module_name}" in used
+
+
+@pytest.mark.parametrize("package", LAZY_PROBED)
+def test_eager_import_loads_every_module_of_the_stub(package: str) -> None:
+    # EAGER_IMPORT=1 resolves every stub entry at import: a name missing from its module fails here.
+    loaded = _loaded_submodules(package, f"import mlrig.{package}", EAGER_IMPORT="1")
+    assert {f"mlrig.{package}.{module}" for module, _ in _stub_names(package)} <= set(loaded)

@@ -2,7 +2,8 @@
 
 A fixture project mirrors mlrig: a PEP 420 namespace ``fx`` (no ``fx/__init__.py``) with the portions
 ``fx.paths``, ``fx.naming``, ``fx.storage``, ``fx.tracking``, ``fx.orchestration``, ``fx.cli`` (built like the
-mlrig packages: each module's ``__all__``, joined by the ``__init__``) and two fake external libraries
+mlrig packages: an ``__init__.pyi`` stub lists the public names, read by ``lazy_loader.attach_stub`` in the
+``__init__.py``) and two fake external libraries
 ``fakemlflow`` and ``fakeoptuna``. Its ``.importlinter`` is the repository's own config with
 ``mlrig.`` renamed to ``fx.`` and ``mlflow``/``optuna`` to the fakes, so tests exercise the real contracts.
 """
@@ -30,6 +31,13 @@ ROOTS = tuple(f"fx.{package}" for package in PACKAGES)
 # Root package -> the distribution (``packages/<name>``) that ships it: mlrig.cli comes with orchestration.
 PORTIONS = {**{package: package for package in PACKAGES}, "cli": "orchestration"}
 
+# Every fixture package's __init__.py, as in mlrig: the names come from the stub beside it.
+LAZY_INIT = """
+    import lazy_loader as lazy
+
+    __getattr__, __dir__, __all__ = lazy.attach_stub(__name__, __file__)
+"""
+
 # A clean project: each package defines its own code and imports only downwards, through public __init__s.
 CLEAN_FILES: dict[str, str] = {
     "fakemlflow/__init__.py": """
@@ -40,10 +48,11 @@ CLEAN_FILES: dict[str, str] = {
         def create_study(name):
             return {"name": name}
     """,
-    "fx/paths/__init__.py": """
-        from fx.paths.core import PathsError, freeze, render_output_path
-
-        __all__ = ["PathsError", "freeze", "render_output_path"]
+    "fx/paths/__init__.py": LAZY_INIT,
+    "fx/paths/__init__.pyi": """
+        from .core import PathsError as PathsError
+        from .core import freeze as freeze
+        from .core import render_output_path as render_output_path
     """,
     "fx/paths/core.py": '''
         from pathlib import Path
@@ -71,10 +80,9 @@ CLEAN_FILES: dict[str, str] = {
                 parts.append(f"{key}={tokens[key]}")
             return Path(root).joinpath(*parts)
     ''',
-    "fx/naming/__init__.py": """
-        from fx.naming.keys import build_study_key
-
-        __all__ = ["build_study_key"]
+    "fx/naming/__init__.py": LAZY_INIT,
+    "fx/naming/__init__.pyi": """
+        from .keys import build_study_key as build_study_key
     """,
     "fx/naming/keys.py": '''
         import hashlib
@@ -89,10 +97,9 @@ CLEAN_FILES: dict[str, str] = {
             digest = hashlib.sha256(text.encode()).hexdigest()
             return digest[:16]
     ''',
-    "fx/storage/__init__.py": """
-        from .backup import BackupStore
-
-        __all__ = ["BackupStore"]
+    "fx/storage/__init__.py": LAZY_INIT,
+    "fx/storage/__init__.pyi": """
+        from .backup import BackupStore as BackupStore
     """,
     "fx/storage/backup.py": '''
         import shutil
@@ -114,10 +121,10 @@ CLEAN_FILES: dict[str, str] = {
                 shutil.copy2(source, target)
                 return target
     ''',
-    "fx/tracking/__init__.py": """
-        from fx.tracking.runs import RunHandle, start_run
-
-        __all__ = ["RunHandle", "start_run"]
+    "fx/tracking/__init__.py": LAZY_INIT,
+    "fx/tracking/__init__.pyi": """
+        from .runs import RunHandle as RunHandle
+        from .runs import start_run as start_run
     """,
     "fx/tracking/runs.py": '''
         from dataclasses import dataclass
@@ -149,21 +156,15 @@ CLEAN_FILES: dict[str, str] = {
             fakemlflow.log_metric("started", 1)
             return RunHandle(run_id=key, experiment_id="0", run_name=model)
     ''',
-    "fx/orchestration/__init__.py": """
-        from fx.orchestration.sweep import run_sweep
-
-        __all__ = ["run_sweep"]
+    "fx/orchestration/__init__.py": LAZY_INIT,
+    "fx/orchestration/__init__.pyi": """
+        from .sweep import run_sweep as run_sweep
     """,
-    "fx/cli/__init__.py": """
-        from fx.cli import commands
-        from fx.cli.commands import *
-
-        __all__ = [*commands.__all__]
+    "fx/cli/__init__.py": LAZY_INIT,
+    "fx/cli/__init__.pyi": """
+        from .commands import main as main
     """,
     "fx/cli/commands.py": '''
-        __all__ = ["main"]
-
-
         def main(argv):
             """The command line: imports the layer below only when a command runs."""
             from fx.orchestration import run_sweep

@@ -7,8 +7,8 @@ Registered in ``.importlinter`` through ``contract_types``:
   allowed form; an ``__init__`` exporting a name from outside its own package (a parent package's module, an
   external library) breaks it too (names of another root package are ``no_cross_package_reexports``' job).
 - ``no_cross_package_reexports`` (:class:`NoCrossPackageReexportsContract`): a module of root package ``X``
-  must not export (``__all__``, ``from m import a as a`` or ``from m import *``) a name whose home is root
-  package ``Y``.
+  must not export (``__all__``, a package's ``__init__.pyi``, ``from m import a as a`` or ``from m import *``)
+  a name whose home is root package ``Y``.
 - ``no_duplicate_definitions`` (:class:`NoDuplicateDefinitionsContract`): functions and classes (top level,
   class members and those defined inside functions) in different modules whose bodies are identical after
   normalising identifiers, strings, numbers and docstrings break it; every location is reported as
@@ -18,8 +18,11 @@ Registered in ``.importlinter`` through ``contract_types``:
   default 5, or ``min_nodes`` AST nodes, default 120; field declarations, ``pass`` and docstrings do not
   count) are ignored.
 
-An ``__all__`` that splices in modules' own lists (``__all__ = [*runs.__all__, ...]``, the mlrig package
-idiom) is read as the names of those modules' literal ``__all__``; a list spliced from anything else breaks
+A package with an ``__init__.pyi`` beside its ``__init__.py`` (the mlrig idiom: ``lazy_loader.attach_stub``
+reads the stub at run time) exports exactly the names its stub imports, each with the home its
+``from .module import a as a`` names; a stub importing from outside its package is a re-export like one in
+``__init__.py``. An ``__all__`` that splices in modules' own lists (``__all__ = [*runs.__all__, ...]``) is
+read as the names of those modules' literal ``__all__``; a list spliced from anything else breaks
 ``no_facades``, since its names cannot be checked.
 
 The contracts read source files and never import the checked packages (see ``source_index``); the
@@ -40,6 +43,7 @@ from tests.contracts.duplicates import find_duplicates
 from tests.contracts.source_index import (
     Bindings,
     DeclaredAll,
+    ImportSource,
     SourceModule,
     declared_all,
     is_within,
@@ -108,6 +112,15 @@ def _reexport_source(bindings: Bindings, name: str) -> str | None:
     return None
 
 
+def _defined(sources: dict[str, SourceModule], source: ImportSource) -> bool:
+    """False when ``source`` is a module of the checked packages that binds no such name."""
+    if source.attribute is None or source.module not in sources:
+        return True
+    if f"{source.module}.{source.attribute}" in sources:
+        return True
+    return resolve_home(sources, source.module, source.attribute) is not None
+
+
 class NoFacadesContract(_SourceContract):
     """No module may consist only of re-exports; a package ``__init__`` may re-export its own package only.
 
@@ -147,6 +160,13 @@ class NoFacadesContract(_SourceContract):
         sources: dict[str, SourceModule], module: SourceModule, declared: DeclaredAll | None, roots: list[str]
     ) -> list[str]:
         bindings = module_bindings(module)
+        stub_names = set(bindings.stub_names or [])
+
+        def listed(exported_name: str) -> str:
+            # Where the name is listed (the stub or __all__), so a report points at the file to fix.
+            if exported_name in stub_names:
+                return f"(package __init__, {module.stub_path}) lists {exported_name} in its stub"
+            return f"(package __init__, {module.path}) lists {exported_name} in __all__"
 
         def foreign(source_module: str) -> bool:
             # Outside this package but inside the same root package (or an external library). Names of other
@@ -175,15 +195,21 @@ class NoFacadesContract(_SourceContract):
             origin = (
                 source.describe() if source is not None else resolve_home(sources, module.name, exported_name)
             )
-            if origin is None:
+            # A stub's import runs only when the name is first used: check here that its module binds it.
+            stub_source_undefined = (
+                exported_name in stub_names and source is not None and not _defined(sources, source)
+            )
+            if origin is None or stub_source_undefined:
                 violations.append(
-                    f"{module.name} (package __init__, {module.path}) lists {exported_name} in __all__, but "
-                    "neither it nor the modules it imports define that name."
+                    f"{module.name} {listed(exported_name)}, but neither it nor the modules it imports "
+                    "define that name."
                 )
             elif foreign(source.module if source is not None else origin):
+                stub = f" (listed in {module.stub_path})" if exported_name in stub_names else ""
                 violations.append(
                     f"{module.name} (package __init__, {module.path}) re-exports {exported_name} from "
-                    f"{origin}, which is outside its package. Only its own submodules may be re-exported."
+                    f"{origin}{stub}, which is outside its package. Only its own submodules may be "
+                    "re-exported."
                 )
         for star in bindings.star_sources:
             if foreign(star):
@@ -207,8 +233,12 @@ class NoCrossPackageReexportsContract(_SourceContract):
             own_root = module.root
             exported: dict[str, str] = {}
             declared = declared_all(sources, module)
+            stub_names = set(bindings.stub_names or [])
             for exported_name in declared.names if declared is not None else []:
-                exported.setdefault(exported_name, "lists it in __all__")
+                listed = (
+                    "lists it in its __init__.pyi" if exported_name in stub_names else "lists it in __all__"
+                )
+                exported.setdefault(exported_name, listed)
             for bound, source in bindings.imported.items():
                 if source.explicit_reexport:
                     exported.setdefault(bound, f"re-exports it with 'import ... as {bound}'")

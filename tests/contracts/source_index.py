@@ -2,7 +2,8 @@
 
 Each root package is located with ``importlib.util.find_spec`` (which works below PEP 420 namespace parents
 such as ``mlrig`` without running any package code) and every module in the import graph is mapped to a file
-below the root package's search locations.
+below the root package's search locations. A package whose ``__init__.py`` has an ``__init__.pyi`` beside it
+(the ``lazy_loader.attach_stub`` idiom) exports what the stub imports: the stub is read with the ``__init__``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from grimp import ImportGraph
 
 @dataclass(frozen=True)
 class SourceModule:
-    """One module of a checked root package, parsed from its file."""
+    """One module of a checked root package, parsed from its file (and, for a package, its stub if any)."""
 
     name: str
     root: str
     path: Path
     is_package: bool
     tree: ast.Module
+    stub_path: Path | None = None
+    stub: ast.Module | None = None
 
 
 _PARSE_CACHE: dict[tuple[Path, int, int], ast.Module] = {}
@@ -86,7 +89,11 @@ def load_sources(graph: ImportGraph, roots: Sequence[str]) -> tuple[dict[str, So
             warnings.append(f"No source file found for {module}.")
             continue
         path, is_package = found
-        sources[module] = SourceModule(module, root, path, is_package, _parse(path))
+        stub_path = path.with_suffix(".pyi") if is_package else None
+        if stub_path is not None and not stub_path.is_file():
+            stub_path = None
+        stub = _parse(stub_path) if stub_path is not None else None
+        sources[module] = SourceModule(module, root, path, is_package, _parse(path), stub_path, stub)
     return sources, warnings
 
 
@@ -137,6 +144,8 @@ class Bindings:
     # Names ``m`` whose list ``__all__`` splices in (``[*m.__all__, ...]``); see :func:`declared_all`.
     all_spliced: list[str] = field(default_factory=list)
     has_getattr: bool = False
+    # The names a package's ``__init__.pyi`` imports (also in ``all_names``); None without a stub.
+    stub_names: list[str] | None = None
 
 
 def _resolve_relative(module: SourceModule, level: int, target: str | None) -> str:
@@ -272,14 +281,30 @@ def _bind_local(names: Iterable[str], bindings: Bindings) -> None:
         bindings.imported.pop(name, None)
 
 
-_BINDINGS_CACHE: dict[tuple[str, Path], tuple[ast.Module, Bindings]] = {}
+_BINDINGS_CACHE: dict[tuple[str, Path], tuple[ast.Module, ast.Module | None, Bindings]] = {}
+
+
+def _bind_stub(module: SourceModule, stub: ast.Module, bindings: Bindings) -> None:
+    """A stub's imports are the package's exports: ``attach_stub`` turns them into ``__all__`` at run time and
+    type checkers read them as re-exports. Its other statements (``__version__: str``) export nothing. A
+    literal ``__all__`` the ``__init__.py`` has besides is kept, so neither list hides the other's names."""
+    exported: list[str] = []
+    for stmt in top_level_statements(stub.body):
+        if isinstance(stmt, ast.Import):
+            _bind_import(stmt, bindings)
+            exported += [alias.asname or alias.name.split(".")[0] for alias in stmt.names]
+        elif isinstance(stmt, ast.ImportFrom):
+            _bind_import_from(stmt, module, bindings)
+            exported += [alias.asname or alias.name for alias in stmt.names if alias.name != "*"]
+    bindings.stub_names = exported
+    bindings.all_names = [*(bindings.all_names or []), *exported]
 
 
 def module_bindings(module: SourceModule) -> Bindings:
     """The names ``module`` binds at top level, split into defined here and imported."""
     cached = _BINDINGS_CACHE.get((module.name, module.path))
-    if cached is not None and cached[0] is module.tree:
-        return cached[1]
+    if cached is not None and cached[0] is module.tree and cached[1] is module.stub:
+        return cached[2]
     bindings = Bindings()
     for stmt in top_level_statements(module.tree.body):
         if _update_all(stmt, bindings):
@@ -307,7 +332,9 @@ def module_bindings(module: SourceModule) -> Bindings:
             for item in stmt.items:
                 if item.optional_vars is not None:
                     _bind_local(_target_names(item.optional_vars), bindings)
-    _BINDINGS_CACHE[(module.name, module.path)] = (module.tree, bindings)
+    if module.stub is not None:
+        _bind_stub(module, module.stub, bindings)
+    _BINDINGS_CACHE[(module.name, module.path)] = (module.tree, module.stub, bindings)
     return bindings
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from importlinter.domain.contract import Contract, ContractCheck, InvalidContractOptions
 
+from tests.contracts.conftest import LAZY_INIT
 from tests.contracts.mlrig_contracts import (
     NoCrossPackageReexportsContract,
     NoDuplicateDefinitionsContract,
@@ -200,7 +201,76 @@ def test_namespace_portions_in_several_directories_are_all_read(project, monkeyp
     assert str(second / "fx" / "tracking" / "shim.py") in violations[0]
 
 
-# --- __all__ built from the modules' own lists (the mlrig package idiom) ---------------------------
+# --- a package's names listed in its __init__.pyi (the mlrig idiom, read by lazy_loader.attach_stub) ---
+
+
+def test_stub_reexporting_another_packages_name_breaks(project) -> None:
+    project.append("fx/tracking/__init__.pyi", "from fx.naming import build_study_key as build_study_key\n")
+    violations = _violations(_check(project, NoCrossPackageReexportsContract))
+    assert violations == [
+        "fx.tracking exports 'build_study_key' (lists it in its __init__.pyi), but its home is "
+        "fx.naming.keys in package fx.naming. Import it from fx.naming where it is needed instead of "
+        "re-exporting it."
+    ]
+    # A stub is a list of re-exports of its own package's modules: naming another package is no facade.
+    assert _check(project, NoFacadesContract).kept
+
+
+def test_stub_reexporting_an_external_name_breaks(project) -> None:
+    project.append("fx/tracking/__init__.pyi", "from fakemlflow import log_metric as log_metric\n")
+    violations = _violations(_check(project, NoFacadesContract))
+    assert len(violations) == 1, violations
+    assert violations[0].startswith("fx.tracking (package __init__")
+    assert "re-exports log_metric from fakemlflow.log_metric (listed in " in violations[0]
+    assert str(project.root / "fx" / "tracking" / "__init__.pyi") in violations[0]
+
+
+def test_stub_naming_a_name_its_module_does_not_define_breaks(project) -> None:
+    project.append("fx/tracking/__init__.pyi", "from .runs import stop_run as stop_run\n")
+    violations = _violations(_check(project, NoFacadesContract))
+    assert len(violations) == 1, violations
+    assert "fx.tracking (package __init__, " in violations[0]
+    assert (
+        "lists stop_run in its stub, but neither it nor the modules it imports define that name"
+        in (violations[0])
+    )
+
+
+def test_stub_following_a_name_through_an_own_submodule_names_its_true_home(project) -> None:
+    project.write(
+        "fx/tracking/helpers.py",
+        "from fx.naming import build_study_key\n\n\n"
+        "def run_key(config):\n    return build_study_key(config, 'm')\n",
+    )
+    project.append("fx/tracking/__init__.pyi", "from .helpers import build_study_key as build_study_key\n")
+    violations = _violations(_check(project, NoCrossPackageReexportsContract))
+    assert len(violations) == 1, violations
+    assert violations[0].startswith("fx.tracking exports 'build_study_key' (lists it in its __init__.pyi)")
+    assert "its home is fx.naming.keys" in violations[0]
+
+
+def test_subpackage_stub_reexporting_parent_modules_breaks(project) -> None:
+    project.write("fx/tracking/mlflow/__init__.py", LAZY_INIT)
+    project.write(
+        "fx/tracking/mlflow/__init__.pyi",
+        "from fx.tracking.runs import RunHandle as RunHandle\n"
+        "from fx.tracking.runs import start_run as start_run\n",
+    )
+    violations = _violations(_check(project, NoFacadesContract))
+    assert len(violations) == 2, violations
+    assert all(violation.startswith("fx.tracking.mlflow (package __init__") for violation in violations)
+    assert "re-exports RunHandle from fx.tracking.runs.RunHandle" in violations[0]
+    assert "re-exports start_run from fx.tracking.runs.start_run" in violations[1]
+
+
+def test_stub_listing_its_own_submodule_keeps_contract(project) -> None:
+    project.append("fx/tracking/__init__.pyi", "from . import runs as runs\n")
+    for contract_class in (NoFacadesContract, NoCrossPackageReexportsContract):
+        check = _check(project, contract_class)
+        assert check.kept, check.metadata
+
+
+# --- __all__ built from the modules' own lists (an eager __init__) ---------------------------------
 
 SPLICED_INIT = """
 from fx.tracking import {modules}

@@ -2,52 +2,14 @@
 names.
 
 Pure functions over config: nothing here reserves versions, talks to MLflow or reads identity from environment
-variables. See the package README for every key, pattern and tag. Each module lists the names it exports in
-its ``__all__``; this package exports exactly those.
+variables. See the package README for every key, pattern and tag.
+
+Its public names are listed once, in ``__init__.pyi``: each loads with its module on first use, and
+``EAGER_IMPORT=1`` loads them all at import.
 """
 
-from mlrig.naming import (
-    canonical,
-    config,
-    context,
-    errors,
-    experiments,
-    fingerprints,
-    keys,
-    mlflow_config,
-    outputs,
-    policy,
-    run_keys,
-    run_names,
-    tags,
-)
-from mlrig.naming._version import __version__ as __version__  # not in __all__
-from mlrig.naming.canonical import *
-from mlrig.naming.config import *
-from mlrig.naming.context import *
-from mlrig.naming.errors import *
-from mlrig.naming.experiments import *
-from mlrig.naming.fingerprints import *
-from mlrig.naming.keys import *
-from mlrig.naming.mlflow_config import *
-from mlrig.naming.outputs import *
-from mlrig.naming.policy import *
-from mlrig.naming.run_keys import *
-from mlrig.naming.run_names import *
-from mlrig.naming.tags import *
+import lazy_loader as lazy
 
-__all__ = [
-    *canonical.__all__,
-    *config.__all__,
-    *context.__all__,
-    *errors.__all__,
-    *experiments.__all__,
-    *fingerprints.__all__,
-    *keys.__all__,
-    *mlflow_config.__all__,
-    *outputs.__all__,
-    *policy.__all__,
-    *run_keys.__all__,
-    *run_names.__all__,
-    *tags.__all__,
-]
+from mlrig.naming._version import __version__ as __version__
+
+__getattr__, __dir__, __all__ = lazy.attach_stub(__name__, __file__)

@@ -27,8 +27,6 @@ from mlrig.naming.errors import HashInputError
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["canonical_json", "compute_hash_16", "compute_hash_64", "compute_json_hash", "fingerprint_json"]
-
 
 def _str_types() -> tuple[type, ...]:
     """Values serialised as ``str(value)``: paths, dates, times (datetime is a date subclass)."""

@@ -11,8 +11,6 @@ from mlrig.naming.policy import NamingPolicy, get_naming_policy
 from mlrig.naming.tags import TagsRegistry, load_tags_registry
 from mlrig.paths import PathsConfig, infer_config_dir, load_paths_config, normalize_storage_env
 
-__all__ = ["NamingConfig", "load_naming_config"]
-
 
 @dataclass(frozen=True, slots=True)
 class NamingConfig:

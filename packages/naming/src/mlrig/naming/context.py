@@ -15,18 +15,6 @@ from mlrig.paths import PathsError, normalize_storage_env
 if TYPE_CHECKING:
     from typing import Final
 
-__all__ = [
-    "HPO_STAGES",
-    "PROCESS_TYPES",
-    "STAGES",
-    "NamingContext",
-    "build_parent_training_id",
-    "build_token_values",
-    "create_naming_context",
-    "parse_parent_training_id",
-]
-
-
 PROCESS_TYPES: Final = (
     "hpo",
     "hpo_refit",

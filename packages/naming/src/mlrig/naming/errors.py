@@ -6,8 +6,6 @@ from pathlib import Path
 
 from mlrig.paths import MlrigError
 
-__all__ = ["HashInputError", "NamingConfigError", "NamingError", "TagKeyError"]
-
 
 class NamingError(MlrigError, ValueError):
     """Base error of mlrig.naming: an invalid naming input, context or config."""

@@ -11,14 +11,6 @@ from mlrig.naming.errors import NamingError
 if TYPE_CHECKING:
     from typing import Any, Final
 
-__all__ = [
-    "build_aml_experiment_name",
-    "build_mlflow_experiment_name",
-    "extract_short_backbone_name",
-    "get_stage_config",
-]
-
-
 _AML_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,254}")
 # Trailing backbone-name tokens that only describe the size/casing of the usual checkpoint, not the family.
 _SHORT_NAME_DROP: Final = frozenset({"base", "uncased", "cased"})

@@ -13,16 +13,6 @@ from mlrig.naming.canonical import canonical_json, compute_hash_16, compute_hash
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = [
-    "compute_bench_fp",
-    "compute_benchmark_config_hash",
-    "compute_conv_fp",
-    "compute_exec_fp",
-    "compute_hardware_fp",
-    "compute_spec_fp",
-    "detect_git_sha",
-]
-
 logger = logging.getLogger(__name__)
 
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")

@@ -18,24 +18,6 @@ from mlrig.naming.errors import HashInputError, NamingError
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = [
-    "TRIAL_METADATA_KEYS",
-    "build_hpo_study_family_hash",
-    "build_hpo_study_family_key",
-    "build_hpo_study_key",
-    "build_hpo_study_key_hash",
-    "build_hpo_study_key_v2",
-    "build_hpo_trial_key",
-    "build_hpo_trial_key_hash",
-    "compute_data_fingerprint",
-    "compute_eval_fingerprint",
-    "compute_refit_protocol_fp",
-    "compute_study_key_hash_v2",
-    "compute_trial_key_hash_from_configs",
-    "derive_eval_config",
-]
-
-
 SCHEMA_VERSION = "2.0"
 # Optuna/trial metadata that callers strip before hashing hyperparameters (reference behaviour).
 TRIAL_METADATA_KEYS = frozenset({"backbone", "trial_number", "run_id"})

@@ -24,18 +24,6 @@ if TYPE_CHECKING:
 
     from mlrig.naming.config import NamingConfig
 
-__all__ = [
-    "MlflowNamingSettings",
-    "get_auto_increment_config",
-    "get_index_config",
-    "get_mlflow_settings",
-    "get_naming_config",
-    "get_run_finder_config",
-    "get_tracking_config",
-    "load_mlflow_config",
-]
-
-
 MLFLOW_FILE: Final = "mlflow.yaml"
 DEFAULT_AUTO_INCREMENT_PROCESSES: Final = {"hpo": True, "benchmarking": True}
 _STAGE_DEFAULTS: Final[dict[str, dict[str, bool]]] = {

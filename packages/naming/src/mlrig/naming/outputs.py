@@ -11,8 +11,6 @@ from mlrig.paths import PathsConfig, infer_config_dir, load_paths_config, render
 if TYPE_CHECKING:
     from mlrig.naming.config import NamingConfig
 
-__all__ = ["build_output_path"]
-
 
 def build_output_path(
     root_dir: Path | str,

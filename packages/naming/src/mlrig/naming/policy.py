@@ -21,16 +21,6 @@ if TYPE_CHECKING:
 
     Kind = Literal["hash", "number", "suffix"]
 
-__all__ = [
-    "NamingPolicy",
-    "get_naming_policy",
-    "load_naming_policy",
-    "sanitize_semantic_suffix",
-    "validate_naming_policy",
-    "validate_run_name",
-]
-
-
 NAMING_FILE: Final = "naming.yaml"
 RUN_NAME_KINDS: Final = (
     "hpo_sweep",

@@ -16,14 +16,6 @@ from mlrig.naming.errors import NamingError
 if TYPE_CHECKING:
     from mlrig.naming.context import NamingContext
 
-__all__ = [
-    "build_counter_key",
-    "build_mlflow_run_key",
-    "build_mlflow_run_key_hash",
-    "build_trial_id",
-    "parse_trial_number",
-]
-
 # Reference rule for reading a trial number back from a run name or trial id (``trial_3``, ``trial-3_...``).
 _TRIAL_NUMBER = re.compile(r"trial[_-](\d+)")
 

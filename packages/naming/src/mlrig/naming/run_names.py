@@ -27,15 +27,6 @@ if TYPE_CHECKING:
 
     from mlrig.naming.config import NamingConfig
 
-__all__ = [
-    "auto_increment_process",
-    "build_mlflow_run_name",
-    "build_run_name_counter_key",
-    "build_trial_run_name",
-    "format_run_name",
-    "is_run_name_versioned",
-]
-
 
 def auto_increment_process(context: NamingContext) -> str:
     """The ``auto_increment.processes`` key governing ``context``: ``hpo`` for every HPO stage, else the

@@ -22,15 +22,6 @@ if TYPE_CHECKING:
 
     from mlrig.naming.config import NamingConfig
 
-__all__ = [
-    "TagsRegistry",
-    "build_mlflow_tags",
-    "build_system_tags",
-    "load_tags_registry",
-    "sanitize_tag_value",
-    "written_tags",
-]
-
 logger = logging.getLogger(__name__)
 
 

@@ -29,8 +29,6 @@ from mlrig.cli.runs import experiments, runs
 from mlrig.cli.services import services
 from mlrig.cli.worker import worker
 
-__all__ = ["main"]
-
 _DISTRIBUTIONS = ("mlrig-paths", "mlrig-naming", "mlrig-storage", "mlrig-tracking", "mlrig-orchestration")
 
 

@@ -19,8 +19,6 @@ from mlrig.tracking import query_runs_by_tags
 if TYPE_CHECKING:
     from mlrig.orchestration.selection import Champion
 
-__all__ = ["benchmark_latencies"]
-
 logger = logging.getLogger(__name__)
 
 # The reference wrote no schema version on trial runs and read a missing one as 2.0.

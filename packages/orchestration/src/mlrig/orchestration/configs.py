@@ -11,15 +11,6 @@ from typing import Any
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.paths import read_yaml_config, thaw
 
-__all__ = [
-    "CONFIG_SECTIONS",
-    "ExperimentConfig",
-    "apply_overrides",
-    "load_experiment_config",
-    "resolve_seed",
-    "resolved_config",
-]
-
 DEFAULT_CONFIG_DIR = Path(__file__).with_name("defaults")
 
 # experiment file key -> (attribute, default file)

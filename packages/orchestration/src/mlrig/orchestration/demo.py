@@ -36,8 +36,6 @@ from mlrig.paths import atomic_write_text, get_outputs_dir, infer_config_dir
 from mlrig.storage import BackupResult, DriveBackupStore
 from mlrig.tracking import MLflowSweepTracker, log_artifact_safe, resolve_tracking_uri
 
-__all__ = ["RESOLVED_CONFIG", "DemoSummary", "demo_labels", "run_demo", "run_pipeline"]
-
 logger = logging.getLogger(__name__)
 
 DEMO_EXPERIMENT = "demo"

@@ -22,18 +22,6 @@ from optuna.trial import FrozenTrial, TrialState
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.folds import FoldSplits, create_kfold_splits
 
-__all__ = [
-    "AdvisoryLocks",
-    "DistributedConfig",
-    "ask_ticket",
-    "claim_parent_run",
-    "distributed_config",
-    "finalise_once",
-    "heartbeat",
-    "open_shared_storage",
-    "study_fold_splits",
-]
-
 logger = logging.getLogger(__name__)
 
 STORAGE_ENV = "MLRIG_OPTUNA_STORAGE"

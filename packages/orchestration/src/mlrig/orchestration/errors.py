@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from mlrig.paths import MlrigError
 
-__all__ = ["OrchestrationError"]
-
 
 class OrchestrationError(MlrigError, RuntimeError):
     """A stage cannot run as configured (bad config, missing input, inconsistent state).

@@ -14,17 +14,6 @@ from typing import Any
 
 from mlrig.orchestration.errors import OrchestrationError
 
-__all__ = [
-    "BenchmarkFn",
-    "BenchmarkRequest",
-    "ConvertFn",
-    "ConvertRequest",
-    "TrainFn",
-    "TrainRequest",
-    "TrialPruned",
-    "load_callable",
-]
-
 
 class TrialPruned(Exception):  # noqa: N818 - mirrors optuna.TrialPruned, which users already know
     """Raised by user code (or by ``TrainRequest.report``'s caller) to stop an unpromising trial."""

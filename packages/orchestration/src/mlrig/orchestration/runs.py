@@ -15,8 +15,6 @@ from mlflow.tracking import MlflowClient
 from mlrig.naming import NamingContext, TagsRegistry, build_mlflow_run_key, build_mlflow_run_key_hash
 from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all, terminate_run_safe
 
-__all__ = ["end_interrupted_run"]
-
 logger = logging.getLogger(__name__)
 
 

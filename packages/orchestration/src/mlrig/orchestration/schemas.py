@@ -17,8 +17,6 @@ from typing import Literal
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["ConfigIssue", "validate_config_file", "validate_config_text"]
-
 
 @dataclass(frozen=True)
 class ConfigIssue:

@@ -26,8 +26,6 @@ from mlrig.tracking import (
     query_trial_runs,
 )
 
-__all__ = ["Champion", "select_best_model", "select_champion"]
-
 logger = logging.getLogger(__name__)
 
 

@@ -28,15 +28,6 @@ from typing import Any
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.paths import atomic_write_json
 
-__all__ = [
-    "Services",
-    "ServicesError",
-    "create_database",
-    "services_down",
-    "services_status",
-    "services_up",
-]
-
 logger = logging.getLogger(__name__)
 
 _STATE = "services.json"

@@ -59,8 +59,6 @@ from mlrig.tracking import (
     train_set_metrics,
 )
 
-__all__ = ["StageResult", "run_benchmarking", "run_conversion", "run_final_training"]
-
 logger = logging.getLogger(__name__)
 
 #: The alias of the registered model version that is the champion's final model.

@@ -60,8 +60,6 @@ from mlrig.tracking import (
     tracking_store_path,
 )
 
-__all__ = ["ProjectState", "StateError", "StatePart", "project_session", "restore_sqlite"]
-
 logger = logging.getLogger(__name__)
 
 # how long a second process waits for the owner of a root before it stops, by default

@@ -36,8 +36,6 @@ from mlrig.paths import atomic_write_json
 from mlrig.storage import DriveBackupStore
 from mlrig.tracking import log_trials_table
 
-__all__ = ["SweepResult", "TrialOutcome", "run_local_hpo_sweep"]
-
 logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]

@@ -16,8 +16,6 @@ from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.schemas import ANY, OK, SEARCH_SPACE, Each, Leaf, Spec, unimplemented
 from mlrig.paths import MlrigError, read_yaml_config
 
-__all__ = ["ConfigReport", "ConfigValidationError", "section_schema", "validate_configs"]
-
 logger = logging.getLogger(__name__)
 
 _RUN_MODE = Leaf(choices=("reuse_if_exists", "force_new"))

@@ -36,8 +36,6 @@ from mlrig.orchestration.study import study_name_for
 from mlrig.orchestration.sweep import ProgressFn, SweepResult, TrialOutcome, _Sweep
 from mlrig.tracking import PostgresRunState, SharedSweepTracker
 
-__all__ = ["StaleTrial", "WorkerResult", "cleanup_stale_trials", "list_stale_trials", "run_worker"]
-
 logger = logging.getLogger(__name__)
 
 

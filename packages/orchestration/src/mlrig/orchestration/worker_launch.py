@@ -16,8 +16,6 @@ from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.requests import TrainFn, load_callable
 from mlrig.orchestration.services import services_status, services_up
 
-__all__ = ["DemoWorkersResult", "load_train_fn", "resolve_distributed_uris", "run_demo_workers"]
-
 logger = logging.getLogger(__name__)
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"

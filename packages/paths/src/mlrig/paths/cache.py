@@ -14,14 +14,6 @@ from mlrig.paths.files import atomic_write_json, thaw
 from mlrig.paths.layout import resolve_output_path
 from mlrig.paths.normalize import normalize_component
 
-__all__ = [
-    "get_cache_file_path",
-    "get_cache_strategy_config",
-    "get_timestamped_cache_filename",
-    "load_cache_file",
-    "save_cache_with_dual_strategy",
-]
-
 logger = logging.getLogger(__name__)
 
 _PATTERN_KEYS = {

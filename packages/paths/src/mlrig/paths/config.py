@@ -15,16 +15,6 @@ from mlrig.paths.normalize import NormalizePolicy
 from mlrig.paths.patterns import PatternTemplate
 from mlrig.paths.platforms import normalize_storage_env
 
-__all__ = [
-    "NAME_ONLY_TOKENS",
-    "PATH_TOKENS",
-    "PROCESS_PATTERN_KEYS",
-    "DriveSettings",
-    "PathsConfig",
-    "RepoRootSettings",
-    "load_paths_config",
-]
-
 PATHS_FILE = "paths.yaml"
 _DEFAULTS_FILE = Path(__file__).with_name("defaults") / PATHS_FILE
 

@@ -11,8 +11,6 @@ from mlrig.paths.errors import PathScopeError
 from mlrig.paths.layout import outputs_base
 from mlrig.paths.normalize import is_within
 
-__all__ = ["get_drive_backup_base", "get_drive_backup_path", "is_drive_path", "map_to_backup"]
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_MOUNT_POINT = "/content/drive"

@@ -3,8 +3,6 @@ scope error."""
 
 from __future__ import annotations
 
-__all__ = ["MlrigError", "PathScopeError", "PathsConfigError", "PathsError"]
-
 _UNSET = object()
 
 

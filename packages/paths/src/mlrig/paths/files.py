@@ -10,15 +10,6 @@ from typing import Any
 
 from mlrig.paths.errors import PathsConfigError
 
-__all__ = [
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
-    "freeze",
-    "read_yaml_config",
-    "thaw",
-]
-
 
 def freeze(obj: Any) -> Any:
     """A deeply immutable copy: mappings become read-only proxies, lists/sets become tuples."""

@@ -11,8 +11,6 @@ from mlrig.paths.errors import PathsConfigError, PathsError
 from mlrig.paths.normalize import check_output_parts, normalize_component
 from mlrig.paths.platforms import normalize_storage_env
 
-__all__ = ["get_outputs_dir", "outputs_base", "render_output_path", "resolve_output_path"]
-
 # A pattern segment made only of this token disappears when the token is empty (benchmarks without a
 # benchmark-config hash have no ``bench-`` level); every other token is required.
 _OPTIONAL_SEGMENT_TOKENS = frozenset({"bench8"})

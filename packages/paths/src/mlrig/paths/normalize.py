@@ -13,8 +13,6 @@ from pathlib import Path
 
 from mlrig.paths.errors import PathScopeError, PathsError
 
-__all__ = ["NormalizePolicy", "is_within", "normalize_component", "validate_output_path"]
-
 # Separators, NUL and control characters are never allowed inside a component, whatever the policy says.
 _UNSAFE_CHARS = "/\\" + "".join(map(chr, range(0x20))) + "\x7f"
 _ALWAYS_UNSAFE = re.compile(f"[{re.escape(_UNSAFE_CHARS)}]")

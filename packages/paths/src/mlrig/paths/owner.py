@@ -24,19 +24,6 @@ from mlrig.paths.files import atomic_write_json
 if TYPE_CHECKING:
     from filelock import FileLock
 
-__all__ = [
-    "OwnerRecord",
-    "RootBusyError",
-    "RootOwner",
-    "acquire_root",
-    "closed_clean",
-    "owner_is_alive",
-    "read_owner",
-    "read_root_settings",
-    "record_clean_close",
-    "write_root_settings",
-]
-
 logger = logging.getLogger(__name__)
 
 _OWNER_DIR = ".mlrig"

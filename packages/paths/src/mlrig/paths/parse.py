@@ -11,17 +11,6 @@ from mlrig.paths.layout import outputs_base
 from mlrig.paths.normalize import check_output_parts, normalize_component
 from mlrig.paths.platforms import STORAGE_ENVS, normalize_storage_env
 
-__all__ = [
-    "build_study_dir",
-    "find_study_by_hash",
-    "find_study_dirs",
-    "find_trial_by_hash",
-    "is_v2_path",
-    "parse_hpo_path",
-    "parse_hpo_path_v2",
-    "parse_study_dir",
-]
-
 _STUDY = re.compile(r"study-([0-9a-fA-F]{8})")
 _TRIAL = re.compile(r"trial-([0-9a-fA-F]{8})")
 _BENCH = re.compile(r"bench-([0-9a-fA-F]{8})")

@@ -6,8 +6,6 @@ import os
 
 from mlrig.paths.errors import PathsError
 
-__all__ = ["STORAGE_ENVS", "detect_platform", "normalize_storage_env"]
-
 STORAGE_ENVS = ("local", "colab", "kaggle", "azureml")
 _ALIASES = {"azure": "azureml"}
 

@@ -9,8 +9,6 @@ from mlrig.paths.config import PATHS_FILE, RepoRootSettings, default_config_dir,
 from mlrig.paths.errors import PathsError
 from mlrig.paths.platforms import detect_platform
 
-__all__ = ["detect_repo_root", "infer_config_dir", "resolve_project_paths", "validate_repo_root"]
-
 logger = logging.getLogger(__name__)
 
 

@@ -21,13 +21,6 @@ from mlrig.paths import is_drive_path, is_v2_path, parse_hpo_path
 from mlrig.storage.results import PathCallback
 from mlrig.storage.store import DriveBackupStore
 
-__all__ = [
-    "backup_hpo_study_to_drive",
-    "create_incremental_backup_callback",
-    "create_study_db_backup_callback",
-    "immediate_backup_if_needed",
-]
-
 logger = logging.getLogger(__name__)
 
 # Optuna's finished states (``TrialState.is_finished()``), by name so that storage never imports optuna.

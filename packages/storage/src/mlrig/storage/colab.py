@@ -12,8 +12,6 @@ from mlrig.paths import DriveSettings, detect_repo_root, infer_config_dir, load_
 from mlrig.storage.errors import BackupError
 from mlrig.storage.store import DriveBackupStore
 
-__all__ = ["create_colab_store", "mount_colab_drive"]
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_MOUNT_POINT = "/content/drive"

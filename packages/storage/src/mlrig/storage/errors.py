@@ -6,8 +6,6 @@ from pathlib import Path
 
 from mlrig.paths import MlrigError
 
-__all__ = ["BackupConfigError", "BackupError"]
-
 
 class BackupError(MlrigError, OSError):
     """A backup, restore or verify step failed.

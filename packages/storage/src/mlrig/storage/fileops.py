@@ -18,8 +18,6 @@ from pathlib import Path
 
 from mlrig.storage.errors import BackupError
 
-__all__ = ["copy_file_atomic", "snapshot_sqlite"]
-
 logger = logging.getLogger(__name__)
 
 SQLITE_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3"})

@@ -8,17 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Protocol
 
-__all__ = [
-    "BackupAction",
-    "BackupResult",
-    "EnsureLocalOptions",
-    "PathCallback",
-    "Progress",
-    "ProgressCallback",
-    "SyncStats",
-    "VerifyReport",
-]
-
 Expect = Literal["any", "file", "dir"]
 Prefer = Literal["local", "drive", "newer"]
 

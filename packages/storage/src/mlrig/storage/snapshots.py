@@ -31,8 +31,6 @@ from mlrig.storage.errors import BackupError
 from mlrig.storage.results import BackupAction, BackupResult, Expect
 from mlrig.storage.store import DriveBackupStore
 
-__all__ = ["CoalescingSnapshotter"]
-
 logger = logging.getLogger(__name__)
 
 ResultCallback = Callable[[BackupResult], None]

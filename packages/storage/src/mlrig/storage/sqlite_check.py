@@ -20,8 +20,6 @@ from mlrig.storage.fileops import SQLITE_MAGIC, SQLITE_SIDECARS
 if TYPE_CHECKING:
     from mlrig.storage.store import DriveBackupStore
 
-__all__ = ["SqliteCheck", "check_sqlite", "recover_sqlite"]
-
 logger = logging.getLogger(__name__)
 
 _HEADER_BYTES = 100

@@ -31,8 +31,6 @@ from mlrig.storage.verify import files_match, verify_paths
 if TYPE_CHECKING:
     from filelock import FileLock
 
-__all__ = ["DriveBackupStore"]
-
 logger = logging.getLogger(__name__)
 
 _DRIVE_REASON = "Cannot backup path already in Drive. Drive paths cannot be backed up to Drive."

@@ -33,8 +33,6 @@ from mlrig.storage.fileops import (
 from mlrig.storage.results import Progress, ProgressCallback, SyncStats
 from mlrig.storage.scan import MANIFEST_NAME, Tree, scan_tree
 
-__all__ = ["sync_tree"]
-
 logger = logging.getLogger(__name__)
 
 _MANIFEST_VERSION = 3

@@ -39,14 +39,6 @@ from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.retry import RetryPolicy
 from mlrig.tracking.setup import tracking_client
 
-__all__ = [
-    "create_checkpoint_archive",
-    "log_artifact_safe",
-    "log_artifacts_safe",
-    "log_checkpoint_safe",
-    "upload_checkpoint_archive",
-]
-
 logger = logging.getLogger(__name__)
 
 ARCHIVE_EXTRACTED_PATH: Final = "best_trial_checkpoint"

@@ -16,8 +16,6 @@ from mlflow.tracking import MlflowClient
 from mlrig.tracking.artifacts import ARCHIVE_ARTIFACT, ARCHIVE_EXTRACTED_PATH
 from mlrig.tracking.errors import TrackingError
 
-__all__ = ["fetch_checkpoint_archive"]
-
 logger = logging.getLogger(__name__)
 
 

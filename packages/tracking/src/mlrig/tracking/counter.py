@@ -44,13 +44,6 @@ from mlrig.tracking.errors import TrackingError
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "cleanup_stale_reservations",
-    "commit_run_name_version",
-    "get_run_name_counter_path",
-    "reserve_run_name_version",
-]
-
 COUNTER_FILE_NAME: Final = "run_name_counter.json"
 DEFAULT_STALE_MINUTES: Final = 30
 SCHEMA_VERSION: Final = 2

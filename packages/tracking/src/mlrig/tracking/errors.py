@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from mlrig.paths import MlrigError
 
-__all__ = ["TrackingError"]
-
 
 class TrackingError(MlrigError, RuntimeError):
     """A tracking operation failed (bad argument, unreachable store, exhausted retries).

@@ -40,8 +40,6 @@ from mlrig.tracking.trial_runs import TRIAL_STAGES, is_trial_run
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunLookupReport", "find_mlflow_run"]
-
 STRONG_STRATEGIES: Final = (
     "direct_run_id",
     "metadata_json",

@@ -38,8 +38,6 @@ from mlrig.tracking.errors import TrackingError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["find_in_mlflow_index", "get_mlflow_index_path", "update_mlflow_index"]
-
 TOUCH_INTERVAL_S: Final = 3600.0
 _REQUIRED: Final = ("run_id", "experiment_id", "tracking_uri")
 _StatKey = tuple[int, int, int, int]

@@ -20,13 +20,6 @@ from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
 from mlrig.tracking.setup import tracking_client
 
-__all__ = [
-    "ensure_run_terminated",
-    "retry_pending_terminations",
-    "terminate_run_safe",
-    "terminate_run_with_tags",
-]
-
 logger = logging.getLogger(__name__)
 
 TERMINAL_STATUSES: Final = frozenset({"FINISHED", "FAILED", "KILLED"})

@@ -11,8 +11,6 @@ from typing import Any
 
 from mlrig.tracking.errors import TrackingError
 
-__all__ = ["PostgresRunState"]
-
 logger = logging.getLogger(__name__)
 
 # Created under a transaction-level advisory lock: concurrent CREATE TABLE IF NOT EXISTS on an empty database

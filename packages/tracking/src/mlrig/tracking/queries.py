@@ -23,16 +23,6 @@ from mlrig.tracking.errors import TrackingError
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "TagFilter",
-    "build_tag_filter",
-    "find_best_run_by_metric",
-    "group_runs_by_variant",
-    "objective_of",
-    "query_runs_by_tags",
-    "search_runs_all",
-]
-
 DEFAULT_PAGE_SIZE: Final = 1000
 _MAX_PAGE_SIZE: Final = 50000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD
 _UNSAFE_IN_LIKE: Final = str.maketrans({"'": "_", '"': "_", "\\": "_"})

@@ -24,17 +24,6 @@ from mlrig.paths import atomic_write_bytes, atomic_write_json
 from mlrig.tracking.artifacts import log_artifact_safe
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
 
-__all__ = [
-    "LoggedModelInfo",
-    "StepLogger",
-    "log_json_artifact",
-    "log_pyfunc_model",
-    "log_trials_table",
-    "train_key",
-    "train_set_metrics",
-    "trials_table_rows",
-]
-
 logger = logging.getLogger(__name__)
 
 #: Prefix of scores measured on the training rows (refit, final training): ``train_macro-f1``.

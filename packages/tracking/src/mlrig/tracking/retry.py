@@ -11,8 +11,6 @@ from typing import Any, Final, TypeVar
 
 from mlrig.tracking.errors import TrackingError
 
-__all__ = ["DEFAULT_RETRY", "RetryPolicy", "is_transient_error", "retry_policy_for", "retry_with_backoff"]
-
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")

@@ -31,8 +31,6 @@ from mlrig.tracking.lifecycle import (
 from mlrig.tracking.retry import RetryPolicy, is_transient_error, retry_policy_for
 from mlrig.tracking.writer import submit_background
 
-__all__ = ["RunHandle", "TrackedRun", "run_status_for", "track_run"]
-
 logger = logging.getLogger(__name__)
 
 PARENT_RUN_ID_TAG: Final = "mlflow.parentRunId"

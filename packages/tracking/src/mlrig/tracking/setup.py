@@ -27,17 +27,6 @@ from mlrig.paths import detect_repo_root
 from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.retry import retry_with_backoff
 
-__all__ = [
-    "default_artifact_location",
-    "embedded_tracking_uri",
-    "ensure_tracking_store",
-    "get_or_create_experiment",
-    "resolve_tracking_uri",
-    "setup_mlflow",
-    "tracking_client",
-    "tracking_store_path",
-]
-
 logger = logging.getLogger(__name__)
 
 EMBEDDED_DB_PATH: Final = Path("mlruns") / "mlflow.db"

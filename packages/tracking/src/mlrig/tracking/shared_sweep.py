@@ -19,8 +19,6 @@ from mlrig.tracking.pg_state import PostgresRunState
 from mlrig.tracking.runs import TrackedRun
 from mlrig.tracking.sweep import MLflowSweepTracker
 
-__all__ = ["SharedSweepTracker"]
-
 
 @contextmanager
 def _created(run: TrackedRun) -> Iterator[TrackedRun]:

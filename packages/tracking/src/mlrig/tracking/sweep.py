@@ -29,8 +29,6 @@ from mlrig.tracking.queries import objective_of
 from mlrig.tracking.runs import RunHandle, TrackedRun, run_status_for
 from mlrig.tracking.tracker_base import BaseTracker
 
-__all__ = ["MLflowSweepTracker"]
-
 logger = logging.getLogger(__name__)
 
 

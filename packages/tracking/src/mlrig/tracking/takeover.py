@@ -48,8 +48,6 @@ from mlrig.tracking.setup import (
     embedded_tracking_uri,
 )
 
-__all__ = ["StoreTakeover", "reference_store_candidates", "take_over_reference_store"]
-
 logger = logging.getLogger(__name__)
 
 KAGGLE_WORKING = Path("/kaggle/working")

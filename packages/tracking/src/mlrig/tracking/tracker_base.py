@@ -37,8 +37,6 @@ from mlrig.tracking.runs import RunHandle, TrackedRun, track_run
 from mlrig.tracking.setup import get_or_create_experiment, resolve_tracking_uri, tracking_client
 from mlrig.tracking.writer import wait_for_background
 
-__all__ = ["BaseTracker"]
-
 logger = logging.getLogger(__name__)
 
 # MLflow run ids: 32 lowercase hex (SQLite/file/server stores) or a dashed UUID (Azure ML). The reference

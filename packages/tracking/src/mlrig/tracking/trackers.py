@@ -23,8 +23,6 @@ from mlrig.naming import NamingContext
 from mlrig.tracking.runs import RunHandle
 from mlrig.tracking.tracker_base import BaseTracker
 
-__all__ = ["MLflowBenchmarkTracker", "MLflowConversionTracker", "MLflowTrainingTracker"]
-
 logger = logging.getLogger(__name__)
 
 

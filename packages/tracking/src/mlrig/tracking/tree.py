@@ -19,8 +19,6 @@ from mlrig.tracking.lifecycle import client_for, client_or_current
 from mlrig.tracking.retry import DEFAULT_RETRY, RetryPolicy
 from mlrig.tracking.runs import TrackedRun, track_run
 
-__all__ = ["create_child_run", "create_run_safe", "resolve_experiment_id"]
-
 logger = logging.getLogger(__name__)
 
 

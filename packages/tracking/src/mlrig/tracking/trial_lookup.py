@@ -14,8 +14,6 @@ from mlrig.tracking.errors import TrackingError
 from mlrig.tracking.finder import NEWEST_FIRST, RunLookupReport
 from mlrig.tracking.queries import build_tag_filter, search_runs_all
 
-__all__ = ["find_run_by_trial_id"]
-
 _EXPERIMENT_CHUNK: Final = 100
 _LOOKUP_ERRORS: Final = (MlflowException, OSError, TrackingError)
 

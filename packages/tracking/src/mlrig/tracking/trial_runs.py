@@ -15,8 +15,6 @@ from mlflow.tracking import MlflowClient
 from mlrig.naming import TagsRegistry, load_tags_registry, parse_trial_number
 from mlrig.tracking.queries import query_runs_by_tags
 
-__all__ = ["extract_trial_number", "is_trial_run", "query_trial_runs"]
-
 logger = logging.getLogger(__name__)
 
 REFERENCE_TRIAL_STAGE: Final = "hpo"

@@ -10,8 +10,6 @@ from urllib.parse import quote, urlsplit
 
 import mlflow
 
-__all__ = ["get_mlflow_run_url"]
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_UI_URL: Final = "http://127.0.0.1:5000"

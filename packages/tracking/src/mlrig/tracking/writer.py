@@ -12,8 +12,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-__all__ = ["wait_for_background"]
-
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
