@@ -1,5 +1,5 @@
 """The demo model as an MLflow pyfunc model: the "models from code" file the final-training stage logs.
-(Part of the demo's user code; no ``__all__``.)"""
+(Part of the demo's user code; not exported by the package.)"""
 
 from __future__ import annotations
 

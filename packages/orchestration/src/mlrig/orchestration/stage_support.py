@@ -1,5 +1,5 @@
 """What the stage runners share: where a stage writes (``Where``), the finished-stage marker, the variant
-folders and the resolved-config artifact. (Internal to :mod:`mlrig.orchestration.stages`; no ``__all__``.)"""
+folders and the resolved-config artifact. (Internal to :mod:`mlrig.orchestration.stages`; not exported.)"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """How a sweep trains: the setup one invocation shares, the call of the user's training function, one trial's
 training (a grandchild run per CV fold, pruning) and the refit of the best trial. (Internal to
-:mod:`mlrig.orchestration.sweep`, whose ``_Sweep`` adds the study's steps; no ``__all__``.)"""
+:mod:`mlrig.orchestration.sweep`, whose ``_Sweep`` adds the study's steps; not exported.)"""
 
 from __future__ import annotations
 
