@@ -167,8 +167,7 @@ def _study_row(db: Path) -> dict[str, Any]:
 def studies(root: Path, config_dir: Path | None, as_json: bool) -> None:
     """List the Optuna studies under the root's outputs (hash as in study-<hash>, model, trials by state,
     best value); reads the study files without changing them."""
-    from mlrig.orchestration.study import STUDY_DB
-    from mlrig.paths import find_study_dirs
+    from mlrig.paths import STUDY_DB, find_study_dirs
 
     if not root.is_dir():
         raise click.ClickException(f"project root {root.absolute()} does not exist")

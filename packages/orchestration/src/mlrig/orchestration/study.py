@@ -16,13 +16,12 @@ from optuna.trial import TrialState
 from mlrig.orchestration.errors import OrchestrationError
 from mlrig.orchestration.search_space import build_pruner, build_sampler
 from mlrig.orchestration.state import restore_sqlite
-from mlrig.paths import build_study_dir, load_paths_config
+from mlrig.paths import STUDY_DB, build_study_dir, load_paths_config
 from mlrig.storage import DriveBackupStore
 from mlrig.tracking import objective_of
 
 logger = logging.getLogger(__name__)
 
-STUDY_DB = "study.db"
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 

@@ -42,6 +42,7 @@ from .owner import read_owner as read_owner
 from .owner import read_root_settings as read_root_settings
 from .owner import record_clean_close as record_clean_close
 from .owner import write_root_settings as write_root_settings
+from .parse import STUDY_DB as STUDY_DB
 from .parse import build_study_dir as build_study_dir
 from .parse import find_study_by_hash as find_study_by_hash
 from .parse import find_study_dirs as find_study_dirs

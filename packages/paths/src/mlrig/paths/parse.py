@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Final
 
 from mlrig.paths.config import PROCESS_PATTERN_KEYS, PathsConfig, config_for
 from mlrig.paths.errors import PathsConfigError
 from mlrig.paths.layout import outputs_base
 from mlrig.paths.normalize import check_output_parts, normalize_component
 from mlrig.paths.platforms import STORAGE_ENVS, normalize_storage_env
+
+# The Optuna study database inside each study folder.
+STUDY_DB: Final = "study.db"
 
 _STUDY = re.compile(r"study-([0-9a-fA-F]{8})")
 _TRIAL = re.compile(r"trial-([0-9a-fA-F]{8})")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from mlrig.paths import is_drive_path, is_v2_path, parse_hpo_path
+from mlrig.paths import STUDY_DB, is_drive_path, is_v2_path, parse_hpo_path
 from mlrig.storage.results import PathCallback
 from mlrig.storage.store import DriveBackupStore
 
@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 # Optuna's finished states (``TrialState.is_finished()``), by name so that storage never imports optuna.
 TERMINAL_TRIAL_STATES: Final = frozenset({"COMPLETE", "PRUNED", "FAIL"})
-STUDY_DB: Final = "study.db"
 
 BackupTarget = DriveBackupStore | PathCallback
 
