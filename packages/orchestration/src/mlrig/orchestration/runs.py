@@ -17,6 +17,8 @@ from mlrig.tracking import MLflowSweepTracker, find_mlflow_run, search_runs_all,
 
 logger = logging.getLogger(__name__)
 
+_CLOCK_SKEW_MS = 24 * 3600 * 1000
+
 
 def end_interrupted_run(client: MlflowClient, run_id: str, *, tags: TagsRegistry) -> bool:
     """End ``run_id`` (left RUNNING by a dead process) as KILLED, tagged with the ``training.interrupted``
@@ -48,18 +50,27 @@ def sweep_parent_run_id(
 
 
 def descendants(tracker: MLflowSweepTracker, parent_run_id: str) -> list[Run]:
-    """Every run below ``parent_run_id`` (children, grandchildren, ...)."""
-    experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
+    """Every run below ``parent_run_id`` (children, grandchildren, ...).
+
+    One paged search for the experiment's child runs started since the parent (a day early, for clocks of
+    other machines), linked in memory: a search per run was the better part of a resume's time (a 200-trial
+    sweep with 3 folds: 800 queries, ~5 s, twice per resume).
+    """
+    parent = tracker.client.get_run(parent_run_id).info
+    since = (parent.start_time or 0) - _CLOCK_SKEW_MS
+    children: dict[str, list[Run]] = {}
+    for run in search_runs_all(
+        tracker.client,
+        [parent.experiment_id],
+        f"tags.mlflow.parentRunId IS NOT NULL AND attributes.start_time >= {since}",
+    ):
+        children.setdefault(run.data.tags["mlflow.parentRunId"], []).append(run)
     found: list[Run] = []
     frontier = [parent_run_id]
     while frontier:
-        parent = frontier.pop()
-        # a generator: read once
-        children = list(
-            search_runs_all(tracker.client, [experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
-        )
-        frontier.extend(child.info.run_id for child in children)
-        found.extend(children)
+        below = children.get(frontier.pop(), [])
+        frontier.extend(child.info.run_id for child in below)
+        found.extend(below)
     return found
 
 
