@@ -56,8 +56,14 @@ def start_worker(root: Path, storage: str, tracking: str, name: str, mode: str, 
     return Worker(proc)
 
 
-def wait_for(path: Path, timeout: float = 400) -> None:
+def wait_for(path: Path, timeout: float = 400, *, writer: Worker | None = None) -> None:
+    """Wait until ``path`` exists; fail at once, with its stderr, when ``writer`` (who writes it) exits."""
     deadline = time.monotonic() + timeout
     while not path.exists():
+        if writer is not None and writer.proc.poll() is not None:
+            _, err = writer.proc.communicate()
+            raise AssertionError(
+                f"{path} never written: its writer exited {writer.proc.returncode}: {err[-3000:]}"
+            )
         assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
         time.sleep(0.1)

@@ -79,8 +79,10 @@ def test_a_killed_worker_costs_one_trial(pg_services: Services, fresh_db: str, t
     victim = start_worker(
         tmp_path / "victim", fresh_db, tracking, "kill", "work", *common, "--hang-file", str(hang)
     )
+    # the others start once the victim hangs in its 2nd trial: started together, on a loaded machine they
+    # could finish the 40 trials before the victim got a 2nd one
+    wait_for(hang, writer=victim)
     others = [start_worker(tmp_path / f"w{i}", fresh_db, tracking, "kill", "work", *common) for i in range(3)]
-    wait_for(hang)
     time.sleep(0.5)  # the hanging trial is mid-"training", its run open
     os.kill(victim.proc.pid, signal.SIGKILL)
     victim.proc.wait(30)
