@@ -15,9 +15,11 @@ from mlflow.entities import Metric, Run, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.search_utils import SearchUtils
 
+import mlrig.tracking.queries as queries_module
 from mlrig.tracking import (
     TrackingError,
     build_tag_filter,
+    existing_run_ids,
     find_best_run_by_metric,
     group_runs_by_variant,
     objective_of,
@@ -210,3 +212,18 @@ def test_objective_of_is_the_one_reading_of_the_objective() -> None:
     assert objective_of({"objective": {"direction": "maximize", "goal": "minimize"}})[1] == "maximize"
     with pytest.raises(TrackingError, match=r"objective\.direction.*'up'"):
         objective_of({"objective": {"direction": "up"}})
+
+
+def test_existing_run_ids_names_the_runs_the_store_holds(
+    client: MlflowClient, experiment_id: str, sqlite_artifact_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = [_run(client, experiment_id, {}) for _ in range(5)]
+    deleted = _run(client, experiment_id, {})
+    client.delete_run(deleted)
+    other = client.create_experiment("elsewhere", artifact_location=sqlite_artifact_root.as_uri())
+    elsewhere = _run(client, other, {})
+    monkeypatch.setattr(queries_module, "_IDS_PER_SEARCH", 2)  # several searches for 9 ids
+    asked = [*kept, deleted, elsewhere, uuid.uuid4().hex, "x' OR '1'='1", None, ""]
+    assert existing_run_ids(client, [experiment_id], asked) == set(kept)
+    assert existing_run_ids(client, [experiment_id, other], asked) == {*kept, elsewhere}
+    assert existing_run_ids(client, [experiment_id], []) == set()

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mlrig.naming import build_output_path
 from mlrig.orchestration.runs import descendants, retire_run
-from mlrig.tracking import MLflowSweepTracker
+from mlrig.tracking import MLflowSweepTracker, existing_run_ids
 
 if TYPE_CHECKING:
     from mlrig.orchestration.sweep import _Sweep
@@ -71,9 +71,18 @@ def rerecord_missing_trials(sweep: _Sweep, study: optuna.Study) -> int:
     ``metrics.json`` (the objective value from the study when that is gone) and ``code.rerecorded=true``.
     """
     count = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    parent = sweep.tracker.run
+    held = (
+        existing_run_ids(
+            sweep.tracker.client, [parent.experiment_id], (trial_run_id(study, t) for t in trials)
+        )
+        if parent is not None and parent.experiment_id
+        else set()
+    )
+    for trial in trials:
         old = trial_run_id(study, trial)
-        if run_exists(sweep.tracker, old):
+        if old in held:
             continue
         number = trial.number
         ctx = sweep.context(

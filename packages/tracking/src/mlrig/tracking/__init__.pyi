@@ -21,6 +21,7 @@ from .lifecycle import terminate_run_with_tags as terminate_run_with_tags
 from .pg_state import PostgresRunState as PostgresRunState
 from .queries import TagFilter as TagFilter
 from .queries import build_tag_filter as build_tag_filter
+from .queries import existing_run_ids as existing_run_ids
 from .queries import find_best_run_by_metric as find_best_run_by_metric
 from .queries import group_runs_by_variant as group_runs_by_variant
 from .queries import objective_of as objective_of

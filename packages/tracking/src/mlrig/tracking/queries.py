@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE: Final = 1000
 _MAX_PAGE_SIZE: Final = 50000  # MLflow's SEARCH_MAX_RESULTS_THRESHOLD
+_IDS_PER_SEARCH: Final = 100
+# what a run id can be; anything else names no run (and could not be quoted in a filter)
+_RUN_ID: Final = re.compile(r"[0-9A-Za-z_-]+")
 _UNSAFE_IN_LIKE: Final = str.maketrans({"'": "_", '"': "_", "\\": "_"})
 
 
@@ -127,6 +131,22 @@ def search_runs_all(
                 f"search_runs returned page token {token!r} twice for filter {filter_string!r}"
             )
         seen_tokens.add(token)
+
+
+def existing_run_ids(
+    client: MlflowClient, experiment_ids: Sequence[str], run_ids: Iterable[object]
+) -> set[str]:
+    """Which of ``run_ids`` name runs of ``experiment_ids`` the store holds (not deleted): a search per
+    ``_IDS_PER_SEARCH`` ids instead of a ``get_run`` each (a resumed 200-trial sweep: 1 query, not 200)."""
+    wanted = sorted({str(r) for r in run_ids if r and _RUN_ID.fullmatch(str(r))})
+    found: set[str] = set()
+    for start in range(0, len(wanted), _IDS_PER_SEARCH):
+        listed = ", ".join(f"'{run_id}'" for run_id in wanted[start : start + _IDS_PER_SEARCH])
+        found.update(
+            run.info.run_id
+            for run in search_runs_all(client, experiment_ids, f"attributes.run_id IN ({listed})")
+        )
+    return found
 
 
 def query_runs_by_tags(
