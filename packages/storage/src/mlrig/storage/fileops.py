@@ -239,10 +239,12 @@ def copy_file_stat(
         # No header sniffing with open(): closing any descriptor of a file drops every POSIX lock this
         # process holds on it, those of MLflow's and Optuna's live connections included (SQLite's "how to
         # corrupt", 2.2). A SQLite name goes to SQLite, which answers NOTADB when it is no database.
-        snapshotted = sqlite_safe and has_sqlite_suffix(src.name) and src_st.st_size > 0
-        if snapshotted:
-            snapshotted = _snapshot_to_temp(src, tmp, fsync=fsync, scratch_dir=scratch_dir, staging=staging)
-        if snapshotted:
+        if (
+            sqlite_safe
+            and has_sqlite_suffix(src.name)
+            and src_st.st_size > 0
+            and _snapshot_to_temp(src, tmp, fsync=fsync, scratch_dir=scratch_dir, staging=staging)
+        ):
             _remove_sidecars(dst)
         else:
             src_st = _write_temp_copy(src, tmp, fsync=fsync)

@@ -100,13 +100,19 @@ def _dst_stat(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
+def _snapshotted(src: str, sig: Signature) -> bool:
+    """Whether ``src`` is copied as a SQLite snapshot (a ``-wal`` in its signature, or a SQLite name): its
+    copy differs from it byte-wise, and the live file is never read outside SQLite."""
+    return len(sig) != 2 or has_sqlite_suffix(src)
+
+
 def _compare(
     src: str, sig: Signature, dst: str, dst_sig: Signature, entry: list[Any] | None, checksum: bool
 ) -> list[Any] | None:
     """The manifest entry to keep when ``dst`` holds the current version of ``src``, else None (copy)."""
     digest = entry[-1] if entry and isinstance(entry[-1], str) else None
     recorded = tuple(entry[:-1] if digest else entry) if entry else None
-    sqlite = len(sig) != 2 or has_sqlite_suffix(src)
+    sqlite = _snapshotted(src, sig)
     if checksum:
         if sqlite:
             # a snapshot never equals its live source byte-wise: same source state, copy intact as written
@@ -222,7 +228,7 @@ class _Copier:
             dst = self.dst_top / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
-                sqlite = len(sig) != 2 or has_sqlite_suffix(src_text)
+                sqlite = _snapshotted(src_text, sig)
                 # a live database is never read outside SQLite (copy_file_stat says why); its snapshot
                 # differs from it byte-wise anyway, so the digest recorded is that of what was written
                 digest = file_digest(path) if checksum and not sqlite else None
