@@ -43,7 +43,12 @@ from mlflow.tracking import MlflowClient
 from mlrig.orchestration import ExperimentConfig, TrainRequest, load_experiment_config, run_local_hpo_sweep
 from mlrig.orchestration.configs import DEFAULT_CONFIG_DIR
 from mlrig.storage import DriveBackupStore
-from mlrig.tracking import MLflowSweepTracker, embedded_tracking_uri, get_or_create_experiment
+from mlrig.tracking import (
+    EMBEDDED_DB_PATH,
+    MLflowSweepTracker,
+    embedded_tracking_uri,
+    get_or_create_experiment,
+)
 
 GOAL = 0.10
 _HPO = {"objective": {"metric": "macro-f1", "goal": "maximize"}, "sampling": {"max_trials": 10**6}}
@@ -119,7 +124,7 @@ def build_store(root: Path, runs: int) -> Path:
     uri = embedded_tracking_uri(root)
     experiment_id = get_or_create_experiment("bench-hpo-tiny", tracking_uri=uri)
     _template(MlflowClient(uri), experiment_id, 50)
-    db = root / "mlruns" / "mlflow.db"
+    db = root / EMBEDDED_DB_PATH
     _replicate(db, runs)
     return db
 
@@ -157,7 +162,7 @@ def make_project(tmp: Path, name: str, template: Path, *, store_in_root: bool) -
     root = tmp / name
     config = root / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, config)
-    db = root / "mlruns" / "mlflow.db" if store_in_root else tmp / f"{name}-elsewhere" / "mlflow.db"
+    db = root / EMBEDDED_DB_PATH if store_in_root else tmp / f"{name}-elsewhere" / EMBEDDED_DB_PATH.name
     db.parent.mkdir(parents=True)
     shutil.copy2(template, db)
     backup = tmp / f"{name}-backup"  # a local folder standing in for the mounted Drive
@@ -169,8 +174,8 @@ def make_project(tmp: Path, name: str, template: Path, *, store_in_root: bool) -
 def tracker_trial(template: Path, tmp: Path, trials: int) -> float:
     """Seconds per no-op trial of the tracker alone (trial run, params, a metric) on a copy of the store."""
     root = tmp / "tracker-only"
-    (root / "mlruns").mkdir(parents=True)
-    shutil.copy2(template, root / "mlruns" / "mlflow.db")
+    (root / EMBEDDED_DB_PATH).parent.mkdir(parents=True)
+    shutil.copy2(template, root / EMBEDDED_DB_PATH)
     tracker = MLflowSweepTracker(
         "bench-hpo-tiny", tracking_uri=embedded_tracking_uri(root), root_dir=root, config_dir=root / "config"
     )

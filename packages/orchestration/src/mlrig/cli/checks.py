@@ -117,12 +117,17 @@ def open_store(
     """
     from mlrig.paths import get_drive_backup_base
     from mlrig.storage import BackupError, DriveBackupStore
-    from mlrig.tracking import resolve_tracking_uri, take_over_reference_store, tracking_client
+    from mlrig.tracking import (
+        EMBEDDED_DB_PATH,
+        resolve_tracking_uri,
+        take_over_reference_store,
+        tracking_client,
+    )
 
     uri = resolve_tracking_uri(tracking_uri, root_dir=root, config_dir=config_dir)
     target = backup_root or get_drive_backup_base(config_dir)
     # the store's folder is backed up as <backup root>/<folder name>/ (mlruns/mlflow.db, mlruns/artifacts)
-    db = (root / "mlruns" / "mlflow.db").resolve()
+    db = (root / EMBEDDED_DB_PATH).resolve()
     backup = DriveBackupStore(root, Path(target), outputs_dir=db.parent) if target is not None else None
     takeover = take_over_reference_store(root, config_dir, tracking_uri=uri, backup=backup)
     if takeover.action == "none" and not create:  # opening the client would create an empty store

@@ -44,6 +44,7 @@ from .runs import RunHandle as RunHandle
 from .runs import TrackedRun as TrackedRun
 from .runs import run_status_for as run_status_for
 from .runs import track_run as track_run
+from .setup import EMBEDDED_DB_PATH as EMBEDDED_DB_PATH
 from .setup import default_artifact_location as default_artifact_location
 from .setup import embedded_tracking_uri as embedded_tracking_uri
 from .setup import ensure_tracking_store as ensure_tracking_store
