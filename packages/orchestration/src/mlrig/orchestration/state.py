@@ -346,11 +346,13 @@ def project_session(state: ProjectState, *, wait: float | None = ROOT_WAIT_S) ->
     one's ownership.
     """
     owner = None if _owned_here(state.root_dir) else acquire_root(state.root_dir, wait=wait)
+    # the store whose clean close this session records (the outermost session of a root with a local store)
+    recorded = state.tracking_db if owner is not None else None
     ended_clean = False
     try:
         for line in state.restore_first():
             logger.info("restore first: %s", line)
-        if owner is not None:
+        if recorded is not None:
             record_clean_close(state.root_dir, [])  # trusted once: a session that fails or dies leaves none
         ensure_tracking_store(state.tracking_uri)
         yield state
@@ -360,8 +362,8 @@ def project_session(state: ProjectState, *, wait: float | None = ROOT_WAIT_S) ->
             state.snapshot()  # the last state, even after a failure: what is done stays done
             state.close()
             # after an error (a disk error, a malformed page) or a kill the next session checks in full
-            if ended_clean and owner is not None and state.tracking_db is not None:
-                record_clean_close(state.root_dir, [state.tracking_db])
+            if ended_clean and recorded is not None:
+                record_clean_close(state.root_dir, [recorded])
         finally:
             if owner is not None:
                 owner.release()
